@@ -1,0 +1,39 @@
+# Postmaster: `make run` to try it, `make test` to check it.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench install worker clean
+
+run: $(STAMP)
+	@scripts/run
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# A Celery worker, for when CELERY_BROKER_URL names a broker.
+worker: $(STAMP)
+	$(VENV)/bin/celery -A config worker --loglevel=INFO
+
+install: $(STAMP)
+
+$(PY):
+	@python=$$(scripts/find-python) || exit 1; \
+	echo "Creating $(VENV) with $$python"; \
+	"$$python" -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

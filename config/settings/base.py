@@ -1,0 +1,134 @@
+"""Settings shared by every environment.
+
+This is the one place that reads the environment (django-environ). The
+modules beside it only choose defaults: `dev` embeds everything a laptop
+needs, `test` is what pytest runs, `production` has no defaults for what
+production must be given, so a missing value stops the start loudly.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+VAR_DIR = BASE_DIR / "var"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "apps.core",
+    "apps.accounts",
+    "apps.audit",
+    "apps.tenancy",
+    "apps.mailsettings",
+    "apps.mailcatcher",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.core.context_processors.portal",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+# Every mail Django itself sends (password reset, invitations, admins'
+# mail) goes through the host SMTP settings stored in the database.
+MAILERS = {"default": {"BACKEND": "apps.mailsettings.backends.HostSettingsBackend"}}
+# A placeholder the host backend replaces with the stored default From.
+DEFAULT_FROM_EMAIL = "postmaster@localhost"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Secrets at rest: Fernet keys, newest first. Older keys still decrypt, so a
+# key is rotated by putting a new one in front and running
+# `manage.py rotate_encryption_keys`.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
+# Without a broker the work runs in the web process, so one machine needs
+# nothing but Python; with one, separate workers do it.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+# The local mail catcher (`manage.py mailcatcher`) and its pages.
+MAILCATCHER_ENABLED = env.bool("MAILCATCHER_ENABLED", default=False)
+MAILCATCHER_HOST = env("MAILCATCHER_HOST", default="127.0.0.1")
+MAILCATCHER_PORT = env.int("MAILCATCHER_PORT", default=1025)
+
+# How long a test email waits for the server before giving up, in seconds.
+SMTP_DEFAULT_TIMEOUT = env.int("SMTP_DEFAULT_TIMEOUT", default=15)
+# A PEM bundle of extra certificate authorities to trust for SMTP TLS.
+SMTP_CA_BUNDLE = env("SMTP_CA_BUNDLE", default="")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}

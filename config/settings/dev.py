@@ -1,0 +1,25 @@
+"""A laptop: everything embedded, nothing to configure."""
+
+import base64
+import hashlib
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, env
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-postmaster-dev-only")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")
+}
+MAILCATCHER_ENABLED = env.bool("MAILCATCHER_ENABLED", default=True)
+
+# A key derived from the development SECRET_KEY, so a laptop needs no setup;
+# production must name its own keys (see production.py).
+FIELD_ENCRYPTION_KEYS = env.list(
+    "FIELD_ENCRYPTION_KEYS",
+    default=[base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()],
+)
+
+# The SQLite file and other local state live in var/ (git-ignored).
+(BASE_DIR / "var").mkdir(exist_ok=True)

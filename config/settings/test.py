@@ -1,0 +1,22 @@
+"""What pytest runs: SQLite in memory unless DATABASE_URL names a server."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-not-for-production"
+ALLOWED_HOSTS = ["*"]
+DATABASES = {"default": env.db("DATABASE_URL", default="sqlite://:memory:")}
+# Fast hashing: the tests create many users.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Two keys, so every test also exercises decrypting with more than one.
+FIELD_ENCRYPTION_KEYS = [
+    "nwDrjwepPvmtNDrdylEbX2HqnEywsbq2oRaEmnWnSsU=",
+    "8_Ei8Jumjput-cbL56PXr66hnjG9nN_uZIOscqpB8BM=",
+]
+MAILCATCHER_ENABLED = True
+SMTP_DEFAULT_TIMEOUT = 5
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

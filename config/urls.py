@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("accounts/", include("apps.accounts.urls")),
+    path("mail/", include("apps.mailcatcher.urls")),
+    path("admin/", admin.site.urls),
+]
