@@ -7,5 +7,6 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("accounts/", include("apps.accounts.urls")),
     path("mail/", include("apps.mailcatcher.urls")),
+    path("t/<slug:tenant_slug>/", include("apps.tenancy.urls")),
     path("admin/", admin.site.urls),
 ]
