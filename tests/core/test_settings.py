@@ -1,0 +1,52 @@
+"""Production refuses to start without what it must be given; dev needs nothing."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED = {
+    "SECRET_KEY": "a-production-secret-key-that-is-long-enough-0123456789abcdef",
+    "ALLOWED_HOSTS": "postmaster.example.com",
+    "DATABASE_URL": "postgres://postmaster@db.example.com:5432/postmaster",
+    "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+}
+
+
+def _start(settings_module: str, env: dict) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in REQUIRED and k != "CELERY_BROKER_URL"}
+    clean |= {"DJANGO_SETTINGS_MODULE": settings_module, **env}
+    code = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_production_refuses_to_start_without(missing):
+    env = {k: v for k, v in REQUIRED.items() if k != missing}
+    result = _start("config.settings.production", env)
+    assert result.returncode != 0
+    assert f"Set the {missing} environment variable" in result.stderr
+
+
+def test_production_starts_with_everything_it_needs():
+    result = _start("config.settings.production", REQUIRED)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_dev_settings_need_no_configuration(tmp_path):
+    result = _start("config.settings.dev", {})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
