@@ -1,3 +1,11 @@
+from django.urls import path
+
+from apps.mailcatcher import views
+
 app_name = "mailcatcher"
 
-urlpatterns = []
+urlpatterns = [
+    path("", views.message_list, name="list"),
+    path("<int:pk>/", views.message_detail, name="detail"),
+    path("delete-all/", views.message_delete_all, name="delete_all"),
+]

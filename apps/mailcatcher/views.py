@@ -1,0 +1,68 @@
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.mailcatcher.parsing import message_parse
+from apps.mailcatcher.selectors import caught_message_get, caught_message_list
+from apps.mailcatcher.services import caught_messages_delete_all
+
+PAGE_SIZE = 50
+
+
+def catcher_admin_required(view):
+    """System administrators only, and only while the catcher is enabled."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not settings.MAILCATCHER_ENABLED:
+            raise Http404("The mail catcher is turned off (MAILCATCHER_ENABLED).")
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_system_admin:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@catcher_admin_required
+def message_list(request):
+    page = Paginator(caught_message_list(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "mailcatcher/message_list.html",
+        {
+            "page": page,
+            "catcher_address": f"{settings.MAILCATCHER_HOST}:{settings.MAILCATCHER_PORT}",
+        },
+    )
+
+
+@catcher_admin_required
+def message_detail(request, pk):
+    message = caught_message_get(pk=pk)
+    raw = bytes(message.raw)
+    return render(
+        request,
+        "mailcatcher/message_detail.html",
+        {
+            "message": message,
+            "parsed": message_parse(raw),
+            "source": raw.decode("utf-8", errors="replace"),
+        },
+    )
+
+
+@require_POST
+@catcher_admin_required
+def message_delete_all(request):
+    deleted = caught_messages_delete_all(actor=request.user, request=request)
+    messages.success(request, f"Deleted {deleted} caught message{'' if deleted == 1 else 's'}.")
+    return redirect("mailcatcher:list")

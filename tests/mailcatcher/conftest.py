@@ -1,0 +1,1 @@
+from tests.mailcatcher.fixtures import mail_catcher  # noqa: F401 (a fixture)
