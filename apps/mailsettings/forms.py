@@ -1,0 +1,249 @@
+"""The SMTP settings form: used by the host admin, reusable on a tenant page.
+
+The password is write-only: typed in, never rendered back. Leaving it blank
+keeps the stored one, "Clear the stored password" removes it, and a changed
+server or username needs it typed again, so a stored password never goes to
+a server it was not entered for. The same form sends a test email with the
+values as typed, saved or not.
+"""
+
+import ipaddress
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from apps.core.fields import Secret
+from apps.mailsettings import transport
+from apps.mailsettings.models import PORT_ERROR, TIMEOUT_ERROR, Security, SmtpSettings
+from apps.mailsettings.validators import validate_single_line
+
+TEST_BUTTON = "_send_test"
+DEFAULT_TEST_SUBJECT = "Postmaster test email"
+DEFAULT_TEST_BODY = (
+    "This is a test email from Postmaster. If you can read it, the SMTP settings work."
+)
+
+SERVER_MOVED = (
+    "You changed the server or username: enter the password again, "
+    "or tick “Clear the stored password”."
+)
+SECURITY_DOWNGRADED = (
+    "You changed the security mode to “None”, so the password would travel unencrypted: "
+    "enter it again to confirm, or tick “Clear the stored password”."
+)
+BOTH_PASSWORD_ACTIONS = "Either type a new password or tick “Clear the stored password”, not both."
+# Changing these sends the login to another server or account, so a stored
+# password is not reused without being typed again.
+SERVER_FIELDS = ("host", "port", "username")
+HOST_PATTERN = re.compile(r"^[\w.-]+$")
+
+
+class SmtpSettingsForm(forms.ModelForm):
+    """Edit `SmtpSettings` and, when `testing`, send a test email with the typed values.
+
+    `testing` defaults to whether the "Send test email" button
+    (name `TEST_BUTTON`) was pressed. After `is_valid()`, `instance` holds the
+    typed values and the password to use (not saved: pass it to
+    `smtp_settings_update`), `warnings` lists advice that does not block saving,
+    and `send_test_email()` sends the test.
+    """
+
+    new_password = forms.CharField(
+        label="SMTP password",
+        required=False,
+        strip=False,
+        validators=[validate_single_line],
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    clear_password = forms.BooleanField(
+        label="Clear the stored password",
+        required=False,
+        help_text="Tick to remove the stored password, e.g. for a server that needs no login.",
+    )
+    test_to = forms.CharField(
+        label="To",
+        required=False,
+        max_length=254,
+        help_text="One address to send the test email to.",
+    )
+    test_subject = forms.CharField(
+        label="Subject",
+        required=False,
+        max_length=200,
+        initial=DEFAULT_TEST_SUBJECT,
+        validators=[validate_single_line],
+    )
+    test_body = forms.CharField(
+        label="Body",
+        required=False,
+        initial=DEFAULT_TEST_BODY,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    class Meta:
+        model = SmtpSettings
+        fields = [
+            "preset",
+            "name",
+            "host",
+            "port",
+            "security",
+            "timeout",
+            "username",
+            "new_password",
+            "clear_password",
+            "smtp_domain",
+            "from_email",
+            "from_name",
+            "test_to",
+            "test_subject",
+            "test_body",
+        ]
+        error_messages = {
+            "host": {"required": "Enter the SMTP host, like smtp.example.com."},
+            "port": {"min_value": PORT_ERROR, "invalid": PORT_ERROR, "required": PORT_ERROR},
+            "timeout": {
+                "min_value": TIMEOUT_ERROR,
+                "max_value": TIMEOUT_ERROR,
+                "invalid": TIMEOUT_ERROR,
+                "required": TIMEOUT_ERROR,
+            },
+            "from_email": {
+                "required": "Enter the Default From address, like notifications@example.com.",
+                "invalid": "Enter a valid Default From address, like notifications@example.com.",
+            },
+        }
+
+    def __init__(self, *args, testing: bool | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.testing = TEST_BUTTON in self.data if testing is None else testing
+        # Read before validation copies the typed values onto the instance.
+        self.stored = {name: getattr(self.instance, name) for name in (*SERVER_FIELDS, "security")}
+        self.has_stored_password = bool(self.instance.password)
+        self.fields["new_password"].help_text = (
+            "A password is stored. Leave blank to keep the current password."
+            if self.has_stored_password
+            else "Leave blank if the server needs no login."
+        )
+        self.warnings: list[str] = []
+
+    def clean_host(self):
+        host = self.cleaned_data["host"].strip().lower().rstrip(".")
+        if "://" in host or "/" in host:
+            raise ValidationError("Enter only the host name, like smtp.example.com: no smtp://.")
+        if _is_ip_address(host):
+            return host
+        if ":" in host:
+            raise ValidationError("Enter the host without the port: put the port in SMTP port.")
+        if not HOST_PATTERN.match(host):
+            raise ValidationError(
+                "Enter a host name like smtp.example.com: letters, digits, dots and hyphens."
+            )
+        return host
+
+    def clean_security(self):
+        # One choice makes STARTTLS and implicit TLS exclusive; a crafted
+        # request sending both is refused rather than silently picking one.
+        name = self.add_prefix("security")
+        if hasattr(self.data, "getlist") and len(set(self.data.getlist(name))) > 1:
+            raise ValidationError(
+                "Choose one security mode: STARTTLS and implicit TLS cannot be combined."
+            )
+        return self.cleaned_data["security"]
+
+    def clean_test_to(self):
+        to = self.cleaned_data["test_to"].strip()
+        if not self.testing:
+            return ""
+        if not to:
+            raise ValidationError("Enter the address to send the test email to.")
+        validate_single_line(to)
+        if any(separator in to for separator in ",; "):
+            raise ValidationError("Enter exactly one address in To.")
+        try:
+            validate_email(to)
+        except ValidationError:
+            raise ValidationError("Enter a valid address in To, like name@example.com.") from None
+        return to
+
+    def clean_test_subject(self):
+        subject = self.cleaned_data["test_subject"]
+        if self.testing and not subject:
+            raise ValidationError("Enter a subject for the test email.")
+        return subject
+
+    def clean_test_body(self):
+        body = self.cleaned_data["test_body"]
+        if self.testing and not body.strip():
+            raise ValidationError("Enter a body for the test email.")
+        return body
+
+    def clean(self):
+        cleaned = super().clean()
+        new_password = cleaned.get("new_password", "")
+        clear = cleaned.get("clear_password", False)
+        if new_password and clear:
+            self.add_error("clear_password", BOTH_PASSWORD_ACTIONS)
+        elif self.has_stored_password and not new_password and not clear:
+            if any(self._changed(name) for name in SERVER_FIELDS):
+                self.add_error("new_password", SERVER_MOVED)
+            elif self._changed("security") and cleaned["security"] == Security.NONE:
+                self.add_error("new_password", SECURITY_DOWNGRADED)
+        if clear:
+            self.instance.password = None
+        elif new_password:
+            self.instance.password = Secret(new_password)
+        has_password = bool(new_password) or (self.has_stored_password and not clear)
+        self.warnings = self._warnings(cleaned, has_password)
+        return cleaned
+
+    def _changed(self, name: str) -> bool:
+        return name in self.cleaned_data and self.cleaned_data[name] != self.stored[name]
+
+    @staticmethod
+    def _warnings(cleaned: dict, has_password: bool) -> list[str]:
+        port, security = cleaned.get("port"), cleaned.get("security")
+        warnings = []
+        if port == 465 and security == Security.STARTTLS:
+            warnings.append(
+                "Port 465 normally uses implicit TLS/SSL, not STARTTLS. If the test email "
+                "times out, choose “Implicit TLS/SSL”."
+            )
+        if port == 587 and security == Security.TLS:
+            warnings.append(
+                "Port 587 normally uses STARTTLS, not implicit TLS/SSL. If the test email "
+                "fails, choose “STARTTLS”."
+            )
+        if security == Security.NONE and has_password and cleaned.get("username"):
+            warnings.append(
+                "Security is “None”: the password will be sent unencrypted. Choose STARTTLS "
+                "or implicit TLS/SSL if the server offers it."
+            )
+        return warnings
+
+    @property
+    def smtp_password(self) -> str:
+        """The plaintext password the typed settings would log in with ("" for none)."""
+        return self.instance.password.reveal() if self.instance.password else ""
+
+    def send_test_email(self) -> transport.TestEmailResult:
+        """Send the test email with the typed values; call after `is_valid()` with `testing`."""
+        if not (self.testing and self.is_valid()):
+            raise ValueError("send_test_email() needs a valid form with testing=True.")
+        return transport.send_test_email(
+            self.instance,
+            password=self.smtp_password,
+            to=self.cleaned_data["test_to"],
+            subject=self.cleaned_data["test_subject"],
+            body=self.cleaned_data["test_body"],
+        )
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

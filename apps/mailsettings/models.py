@@ -1,0 +1,160 @@
+"""SMTP settings: the host's global row, and later one row per tenant.
+
+The row with no tenant is the host's: Django's own mail (password reset,
+admins' mail) goes through it. A tenant row is that tenant's own server; a
+missing tenant row means the tenant inherits the host's.
+"""
+
+from email.headerregistry import Address
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
+
+from apps.core.fields import EncryptedTextField
+from apps.core.models import TenantQuerySet, TimeStampedModel
+from apps.mailsettings.validators import validate_single_line
+
+PORT_ERROR = "Enter a port between 1 and 65535: usually 587 for STARTTLS, 465 for implicit TLS."
+TIMEOUT_MIN, TIMEOUT_MAX = 1, 120
+TIMEOUT_ERROR = f"Enter a timeout between {TIMEOUT_MIN} and {TIMEOUT_MAX} seconds."
+
+
+class Security(models.TextChoices):
+    # Named so nobody confuses STARTTLS (upgrade a plain connection) with
+    # implicit TLS (encrypted from the first byte).
+    NONE = "none", "None (no encryption)"
+    STARTTLS = "starttls", "STARTTLS (usually port 587)"
+    TLS = "tls", "Implicit TLS/SSL (usually port 465)"
+
+
+class Preset(models.TextChoices):
+    GMAIL = "gmail", "Gmail"
+    MICROSOFT365 = "microsoft365", "Microsoft 365"
+    OTHER = "other", "Other"
+
+
+def default_timeout() -> int:
+    # A callable, so the migration does not freeze one environment's value.
+    return settings.SMTP_DEFAULT_TIMEOUT
+
+
+class SmtpSettings(TimeStampedModel):
+    tenant = models.ForeignKey(
+        "tenancy.Tenant",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty for the host's settings.",
+    )
+    name = models.CharField(
+        max_length=100,
+        default="Outgoing mail",
+        validators=[validate_single_line],
+        help_text="A name to recognise these settings by, e.g. “Company Gmail”.",
+    )
+    preset = models.CharField(
+        max_length=20,
+        choices=Preset.choices,
+        default=Preset.OTHER,
+        help_text="Fills in the host, port and security for a known provider.",
+    )
+    host = models.CharField(
+        "SMTP host",
+        max_length=253,
+        validators=[validate_single_line],
+        help_text="The domain name of the SMTP server, without the port, e.g. smtp.example.com.",
+    )
+    port = models.PositiveIntegerField(
+        "SMTP port",
+        default=587,
+        validators=[MinValueValidator(1, PORT_ERROR), MaxValueValidator(65535, PORT_ERROR)],
+    )
+    security = models.CharField(
+        "Security",
+        max_length=10,
+        choices=Security.choices,
+        default=Security.STARTTLS,
+        help_text="TLS certificates are always verified.",
+    )
+    username = models.CharField(
+        "SMTP username",
+        max_length=254,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="The username of the SMTP server, if it requires authentication.",
+    )
+    password = EncryptedTextField("SMTP password")
+    smtp_domain = models.CharField(
+        "SMTP domain",
+        max_length=253,
+        blank=True,
+        validators=[validate_single_line],
+        help_text=(
+            "Domain for the username, if the SMTP server requires authentication. "
+            "When set, Postmaster signs in as DOMAIN\\username."
+        ),
+    )
+    from_email = models.EmailField(
+        "Default From address",
+        validators=[validate_single_line],
+        help_text="The email address from which Postmaster sends email.",
+    )
+    from_name = models.CharField(
+        "Default From display name",
+        max_length=100,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="The name recipients see as the sender, e.g. “Postmaster Notifications”.",
+    )
+    timeout = models.PositiveSmallIntegerField(
+        "Connection timeout (seconds)",
+        default=default_timeout,
+        validators=[
+            MinValueValidator(TIMEOUT_MIN, TIMEOUT_ERROR),
+            MaxValueValidator(TIMEOUT_MAX, TIMEOUT_ERROR),
+        ],
+        help_text="How long to wait for the server before giving up.",
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "SMTP settings"
+        verbose_name_plural = "SMTP settings"
+        constraints = [
+            # One row per tenant and exactly one global row (tenant NULL counts
+            # as 0). An expression rather than `nulls_distinct=False`, which
+            # SQLite lacks (Django would silently skip the constraint there).
+            models.UniqueConstraint(
+                Coalesce("tenant", Value(0)), name="mailsettings_smtp_one_row_per_scope"
+            ),
+            models.CheckConstraint(
+                condition=Q(port__gte=1, port__lte=65535), name="mailsettings_smtp_port_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(timeout__gte=TIMEOUT_MIN, timeout__lte=TIMEOUT_MAX),
+                name="mailsettings_smtp_timeout_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(security__in=Security.values), name="mailsettings_smtp_security_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def login_username(self) -> str:
+        """The name sent to the server: DOMAIN\\username when a domain is set."""
+        if self.smtp_domain and self.username and "\\" not in self.username:
+            return f"{self.smtp_domain}\\{self.username}"
+        return self.username
+
+    @property
+    def from_header(self) -> str:
+        """The default From, with the display name: `Name <address>`."""
+        return str(Address(display_name=self.from_name, addr_spec=self.from_email))

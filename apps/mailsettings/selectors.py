@@ -1,0 +1,55 @@
+"""Reads of SMTP settings.
+
+The host's row is read for every email Django sends, so it is cached. The
+cache holds the row's stored values, the password still as its Fernet token:
+a cache server never sees a plaintext password.
+"""
+
+from django.core.cache import cache
+
+from apps.mailsettings.models import SmtpSettings
+
+HOST_SETTINGS_CACHE_KEY = "mailsettings:host-smtp-settings:v1"
+# A safety net for changes made outside the service (a shell, a data migration).
+HOST_SETTINGS_CACHE_SECONDS = 300
+
+
+def smtp_settings_for(tenant) -> SmtpSettings | None:
+    """A tenant's own settings (None for the host's row); None when there is none."""
+    return SmtpSettings.objects.filter(tenant=tenant).first()
+
+
+def host_smtp_settings() -> SmtpSettings | None:
+    """The host's settings, from the cache when it has them (an unsaved-looking copy)."""
+    stored = cache.get(HOST_SETTINGS_CACHE_KEY)
+    if stored is None:
+        stored = _stored_values(smtp_settings_for(None))
+        cache.set(HOST_SETTINGS_CACHE_KEY, stored, HOST_SETTINGS_CACHE_SECONDS)
+    return _from_stored_values(stored)
+
+
+def host_smtp_settings_forget() -> None:
+    """Drop the cached host row; the next read goes to the database."""
+    cache.delete(HOST_SETTINGS_CACHE_KEY)
+
+
+def _password_field():
+    return SmtpSettings._meta.get_field("password")
+
+
+def _stored_values(row: SmtpSettings | None) -> dict:
+    # An empty dict caches "there is no host row" too.
+    if row is None:
+        return {}
+    values = {field.attname: field.value_from_object(row) for field in row._meta.concrete_fields}
+    values["password"] = _password_field().get_prep_value(row.password)
+    return values
+
+
+def _from_stored_values(values: dict) -> SmtpSettings | None:
+    if not values:
+        return None
+    token = values["password"]
+    return SmtpSettings(
+        **{**values, "password": _password_field().from_db_value(token, None, None)}
+    )

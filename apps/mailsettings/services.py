@@ -1,0 +1,51 @@
+from django.db import transaction
+
+from apps.audit.services import audit_record, field_changes
+from apps.mailsettings.models import SmtpSettings
+from apps.mailsettings.selectors import host_smtp_settings_forget
+
+AUDITED_FIELDS = (
+    "name",
+    "preset",
+    "host",
+    "port",
+    "security",
+    "username",
+    "password",
+    "smtp_domain",
+    "from_email",
+    "from_name",
+    "timeout",
+)
+SECRET_FIELDS = frozenset({"password"})
+
+
+def _snapshot(smtp_settings: SmtpSettings) -> dict:
+    return {name: getattr(smtp_settings, name) for name in AUDITED_FIELDS}
+
+
+@transaction.atomic
+def smtp_settings_update(*, actor, smtp_settings: SmtpSettings, request=None) -> SmtpSettings:
+    """Save SMTP settings (new or changed, the host's or a tenant's) and audit the change.
+
+    `smtp_settings` carries the new values (e.g. a valid `SmtpSettingsForm`'s
+    instance); what it replaces is read from the database here, so the audit
+    entry says what really changed. The password appears there only as "changed".
+    """
+    creating = smtp_settings.pk is None
+    before = {}
+    if not creating:
+        before = _snapshot(SmtpSettings.objects.select_for_update().get(pk=smtp_settings.pk))
+    smtp_settings.full_clean()
+    smtp_settings.save()
+    audit_record(
+        actor=actor,
+        action="smtp_settings.create" if creating else "smtp_settings.update",
+        target=smtp_settings,
+        changes=field_changes(before, _snapshot(smtp_settings), secret_fields=SECRET_FIELDS),
+        tenant=smtp_settings.tenant,
+        request=request,
+    )
+    if smtp_settings.tenant_id is None:
+        transaction.on_commit(host_smtp_settings_forget)
+    return smtp_settings

@@ -1,0 +1,408 @@
+"""The one place that opens SMTP connections.
+
+`smtp_backend()` builds a Django SMTP backend from `SmtpSettings` (saved or
+not) and an explicit password: certificates verified, STARTTLS required when
+chosen, no password over a clear connection unless the security mode is
+"None", and the server's final reply kept for every message.
+`send_test_email()` sends one message and says in plain words what happened;
+`classify()` turns any sending error into an outcome the delivery engine can
+reuse (and tells transient failures from permanent ones).
+"""
+
+import contextlib
+import email.policy
+import logging
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.core.mail.backends.smtp import EmailBackend
+from django.core.mail.utils import DNS_NAME
+from django.utils.functional import cached_property
+
+from apps.mailsettings.models import Preset, Security, SmtpSettings
+from apps.mailsettings.presets import (
+    GMAIL_APP_PASSWORD,
+    MICROSOFT365_BASIC_AUTH,
+    provider_for_host,
+)
+
+logger = logging.getLogger(__name__)
+
+TEST_EMAIL_ALIAS = "mailsettings-test"
+
+
+class StartTLSNotOffered(smtplib.SMTPNotSupportedError):
+    """STARTTLS was required but the server does not offer it; no password was sent."""
+
+
+class AuthNotOffered(smtplib.SMTPNotSupportedError):
+    """A login was configured but the server does not offer AUTH; no password was sent."""
+
+
+@dataclass(frozen=True)
+class SmtpReply:
+    code: int
+    text: str
+
+    @classmethod
+    def of(cls, code: int, text: bytes | str) -> "SmtpReply":
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        return cls(code=code, text=" ".join(text.split()))
+
+    def __str__(self):
+        return f"{self.code} {self.text}".strip()
+
+
+class SmtpBackend(EmailBackend):
+    """Django's SMTP backend with verified TLS, guarded AUTH and kept replies.
+
+    Build it with `smtp_backend()`. `replies` holds the server's final reply
+    (to DATA) for each message sent, in order.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.replies: list[SmtpReply] = []
+
+    @cached_property
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if settings.SMTP_CA_BUNDLE:
+            context.load_verify_locations(cafile=settings.SMTP_CA_BUNDLE)
+        return context
+
+    def open(self):
+        if self.connection:
+            return False
+        params = {"local_hostname": DNS_NAME.get_fqdn(), "timeout": self.timeout}
+        if self.use_ssl:
+            params["context"] = self.ssl_context
+        connection = self.connection_class(self.host, self.port, **params)
+        try:
+            if self.use_tls:
+                try:
+                    connection.starttls(context=self.ssl_context)
+                except smtplib.SMTPNotSupportedError as error:
+                    raise StartTLSNotOffered(str(error)) from error
+            # Past this point the connection is encrypted, or the security
+            # mode is "None": starttls() raised otherwise, so a password
+            # never travels in clear unless the administrator chose that.
+            if self.username and self.password:
+                try:
+                    connection.login(self.username, self.password)
+                except smtplib.SMTPNotSupportedError as error:
+                    raise AuthNotOffered(str(error)) from error
+        except BaseException:
+            connection.close()
+            raise
+        self.connection = connection
+        return True
+
+    def _send(self, email_message):
+        if not email_message.recipients():
+            return False
+        sender = self.prep_address(email_message.from_email)
+        recipients = [self.prep_address(address) for address in email_message.recipients()]
+        message = email_message.message(policy=email.policy.SMTP)
+        self.replies.append(self._transaction(sender, recipients, message.as_bytes()))
+        return True
+
+    def _transaction(self, sender: str, recipients: list[str], data: bytes) -> SmtpReply:
+        # smtplib's sendmail() does these same steps but throws away the
+        # server's reply to DATA (its queue id, "250 2.0.0 Ok: queued as ..."),
+        # which is what proves and explains a delivery; so they are spelled out.
+        connection = self.connection
+        connection.ehlo_or_helo_if_needed()
+        options = [f"SIZE={len(data)}"] if connection.has_extn("size") else []
+        code, text = connection.mail(sender, options)
+        if code != 250:
+            self._abandon(code)
+            raise smtplib.SMTPSenderRefused(code, text, sender)
+        refused = {}
+        for recipient in recipients:
+            code, text = connection.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, text)
+        if len(refused) == len(recipients):
+            self._abandon(code)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        if refused:
+            logger.warning("The server refused some recipients: %s", sorted(refused))
+        code, text = connection.data(data)
+        if code != 250:
+            self._abandon(code)
+            raise smtplib.SMTPDataError(code, text)
+        return SmtpReply.of(code, text)
+
+    def _abandon(self, code: int) -> None:
+        # As smtplib does: 421 means the server is closing the connection;
+        # otherwise reset, so the connection can carry the next message.
+        if code == 421:
+            self.connection.close()
+            return
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            self.connection.rset()
+
+
+def smtp_backend(smtp_settings: SmtpSettings, *, password: str, alias: str) -> SmtpBackend:
+    """A backend for these settings; `password` is the plaintext to log in with, or ""."""
+    return SmtpBackend(
+        alias=alias,
+        host=smtp_settings.host,
+        port=smtp_settings.port,
+        username=smtp_settings.login_username,
+        password=password,
+        use_tls=smtp_settings.security == Security.STARTTLS,
+        use_ssl=smtp_settings.security == Security.TLS,
+        timeout=smtp_settings.timeout,
+    )
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    CONNECTION_REFUSED = "connection_refused"
+    NAME_NOT_RESOLVED = "name_not_resolved"
+    TIMED_OUT = "timed_out"
+    TLS_HANDSHAKE_FAILED = "tls_handshake_failed"
+    CERTIFICATE_NOT_TRUSTED = "certificate_not_trusted"
+    STARTTLS_NOT_OFFERED = "starttls_not_offered"
+    AUTH_FAILED = "auth_failed"
+    AUTH_NOT_OFFERED = "auth_not_offered"
+    AUTH_REQUIRED = "auth_required"
+    SENDER_REJECTED = "sender_rejected"
+    RECIPIENT_REJECTED = "recipient_rejected"
+    MESSAGE_REJECTED = "message_rejected"
+    DISCONNECTED = "disconnected"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Classification:
+    outcome: Outcome
+    # True when trying again later, unchanged, may work (network trouble, 4xx).
+    transient: bool
+    reply: SmtpReply | None = None
+    detail: str = ""
+
+
+def _reply_class(outcome: Outcome, code: int, text: bytes | str) -> Classification:
+    return Classification(outcome, transient=400 <= code < 500, reply=SmtpReply.of(code, text))
+
+
+def classify(error: BaseException) -> Classification:
+    """What a sending error means. Order matters: the ssl and smtplib errors are OSErrors."""
+    match error:
+        case smtplib.SMTPServerDisconnected() if isinstance(error.__context__, OSError):
+            # smtplib reports a read that failed (timed out, reset) as a
+            # disconnection; the error underneath says which.
+            return classify(error.__context__)
+        case ssl.SSLCertVerificationError():
+            return Classification(
+                Outcome.CERTIFICATE_NOT_TRUSTED, False, detail=error.verify_message or str(error)
+            )
+        case ssl.SSLError():
+            return Classification(
+                Outcome.TLS_HANDSHAKE_FAILED, False, detail=error.reason or str(error)
+            )
+        case socket.gaierror():
+            return Classification(Outcome.NAME_NOT_RESOLVED, error.errno == socket.EAI_AGAIN)
+        case TimeoutError():
+            return Classification(Outcome.TIMED_OUT, True)
+        case ConnectionRefusedError():
+            return Classification(Outcome.CONNECTION_REFUSED, True)
+        case StartTLSNotOffered():
+            return Classification(Outcome.STARTTLS_NOT_OFFERED, False)
+        case AuthNotOffered():
+            return Classification(Outcome.AUTH_NOT_OFFERED, False)
+        case smtplib.SMTPAuthenticationError():
+            return _reply_class(Outcome.AUTH_FAILED, error.smtp_code, error.smtp_error)
+        case smtplib.SMTPSenderRefused() if error.smtp_code == 530:
+            return _reply_class(Outcome.AUTH_REQUIRED, error.smtp_code, error.smtp_error)
+        case smtplib.SMTPSenderRefused():
+            return _reply_class(Outcome.SENDER_REJECTED, error.smtp_code, error.smtp_error)
+        case smtplib.SMTPRecipientsRefused():
+            code, text = next(iter(error.recipients.values()))
+            return _reply_class(Outcome.RECIPIENT_REJECTED, code, text)
+        case smtplib.SMTPDataError():
+            return _reply_class(Outcome.MESSAGE_REJECTED, error.smtp_code, error.smtp_error)
+        case smtplib.SMTPServerDisconnected() | ConnectionError():
+            return Classification(Outcome.DISCONNECTED, True)
+        case smtplib.SMTPResponseException():
+            return _reply_class(Outcome.OTHER, error.smtp_code, error.smtp_error)
+        case _:
+            return Classification(Outcome.OTHER, isinstance(error, OSError), detail=str(error))
+
+
+# What each outcome means and how to fix it. Fields: host, port, timeout,
+# to, sender, username, detail.
+WORDING = {
+    Outcome.SENT: (
+        "The test email was accepted by {host}.",
+        "Check the inbox of {to}, and its spam folder if it is not there in a minute.",
+    ),
+    Outcome.CONNECTION_REFUSED: (
+        "{host} refused the connection on port {port}: no mail server is listening there.",
+        "Check the SMTP host and port. Usual ports: 587 (STARTTLS), 465 (implicit TLS), "
+        "25 (server to server).",
+    ),
+    Outcome.NAME_NOT_RESOLVED: (
+        "The host name {host} could not be found.",
+        "Check the spelling of SMTP host. Enter only the name, like smtp.example.com: "
+        "no smtp://, no port.",
+    ),
+    Outcome.TIMED_OUT: (
+        "{host} did not answer on port {port} within {timeout} seconds.",
+        "Check that a firewall allows outgoing connections to port {port}. A server on "
+        "port 465 expects “Implicit TLS/SSL”; choose that. If the server is just slow, "
+        "raise the connection timeout.",
+    ),
+    Outcome.TLS_HANDSHAKE_FAILED: (
+        "The encrypted (TLS) connection to {host} could not be set up ({detail}).",
+        "Check the security mode: port 465 normally uses “Implicit TLS/SSL”, port 587 “STARTTLS”.",
+    ),
+    Outcome.CERTIFICATE_NOT_TRUSTED: (
+        "The TLS certificate of {host} is not trusted ({detail}).",
+        "Enter the host name the server's certificate was issued for. If the server uses "
+        "a private certificate authority, ask the operator of Postmaster to add it to "
+        "SMTP_CA_BUNDLE.",
+    ),
+    Outcome.STARTTLS_NOT_OFFERED: (
+        "{host} does not offer STARTTLS, so the connection could not be encrypted. "
+        "No password was sent.",
+        "If the server uses implicit TLS (usually port 465), choose “Implicit TLS/SSL”. "
+        "Otherwise ask the mail server's operator to enable STARTTLS.",
+    ),
+    Outcome.AUTH_FAILED: (
+        "{host} rejected the username or password.",
+        "Check the SMTP username (and SMTP domain, if the server needs one) and enter the "
+        "password again.",
+    ),
+    Outcome.AUTH_NOT_OFFERED: (
+        "{host} does not accept a login on this connection (it offers no AUTH). "
+        "No password was sent.",
+        "If the server needs no login, clear the SMTP username and password. Some servers "
+        "offer login only on port 587 with STARTTLS or on port 465: check port and security.",
+    ),
+    Outcome.AUTH_REQUIRED: (
+        "{host} requires a login before it accepts mail.",
+        "Enter the SMTP username and password of the account that sends the mail.",
+    ),
+    Outcome.SENDER_REJECTED: (
+        "The server refused the sender address {sender}.",
+        "Use a Default From address that the account {username} may send as: many "
+        "servers accept only the account's own address and its aliases.",
+    ),
+    Outcome.RECIPIENT_REJECTED: (
+        "The server refused the recipient {to}.",
+        "Check the To address. If the server refuses outside recipients (“relay "
+        "denied”), it needs a login: set the SMTP username and password.",
+    ),
+    Outcome.MESSAGE_REJECTED: (
+        "The server accepted the addresses but refused the message itself.",
+        "The server's reply below usually gives the reason (size, content or a sending limit).",
+    ),
+    Outcome.DISCONNECTED: (
+        "{host} closed the connection unexpectedly.",
+        "Check the port and security mode: a server expecting TLS may drop a plain "
+        "connection. If they are right, the server may be busy: try again later.",
+    ),
+    Outcome.OTHER: (
+        "The test email could not be sent: {detail}",
+        "Check the settings above. If they are right, show the server's reply to the "
+        "mail server's operator.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TestEmailResult:
+    __test__ = False  # not a pytest test class, despite the name
+
+    outcome: Outcome
+    message: str
+    hint: str
+    reply: SmtpReply | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.SENT
+
+
+def _auth_hint(smtp_settings: SmtpSettings) -> str | None:
+    provider = provider_for_host(smtp_settings.host)
+    if provider == Preset.OTHER:
+        provider = smtp_settings.preset
+    return {Preset.GMAIL: GMAIL_APP_PASSWORD, Preset.MICROSOFT365: MICROSOFT365_BASIC_AUTH}.get(
+        provider
+    )
+
+
+def _scrub(text: str, password: str) -> str:
+    # A hostile or careless server could echo the password back in a reply.
+    return text.replace(password, "********") if password else text
+
+
+def describe(
+    classification: Classification,
+    smtp_settings: SmtpSettings,
+    *,
+    to: str = "",
+    sender: str = "",
+    password: str = "",
+) -> TestEmailResult:
+    """The plain-words result for a classified outcome, free of the password."""
+    message, hint = WORDING[classification.outcome]
+    if classification.outcome is Outcome.AUTH_FAILED:
+        hint = _auth_hint(smtp_settings) or hint
+    fields = {
+        "host": smtp_settings.host,
+        "port": smtp_settings.port,
+        "timeout": smtp_settings.timeout,
+        "to": to,
+        "sender": sender or smtp_settings.from_email,
+        "username": smtp_settings.login_username or "(none)",
+        "detail": classification.detail or str(classification.reply or "no details"),
+    }
+    reply = classification.reply
+    if reply is not None:
+        reply = SmtpReply(reply.code, _scrub(reply.text, password))
+    return TestEmailResult(
+        outcome=classification.outcome,
+        message=_scrub(message.format(**fields), password),
+        hint=_scrub(hint.format(**fields), password),
+        reply=reply,
+    )
+
+
+def send_test_email(
+    smtp_settings: SmtpSettings, *, password: str, to: str, subject: str, body: str
+) -> TestEmailResult:
+    """Send one message with these settings (saved or not) and say what happened."""
+    message = EmailMessage(subject, body, from_email=smtp_settings.from_header, to=[to])
+    backend = smtp_backend(smtp_settings, password=password, alias=TEST_EMAIL_ALIAS)
+    try:
+        backend.send_messages([message])
+    except (OSError, ValueError) as error:
+        classification = classify(error)
+        if classification.outcome is Outcome.OTHER:
+            logger.warning(
+                "Test email via %s failed unexpectedly: %s",
+                smtp_settings.host,
+                _scrub(repr(error), password),
+            )
+    else:
+        classification = Classification(Outcome.SENT, False, reply=backend.replies[-1])
+    logger.info(
+        "Test email to %s via %s:%s: %s",
+        to,
+        smtp_settings.host,
+        smtp_settings.port,
+        classification.outcome,
+    )
+    return describe(classification, smtp_settings, to=to, password=password)

@@ -1,0 +1,239 @@
+"""Real SMTP servers on 127.0.0.1 for tests, each set up to produce one outcome.
+
+    with smtp_server(tls="starttls", users={"ann": "s3cret"}) as server:
+        ...  # connect to server.host:server.port with server.security
+
+`smtp_server()` runs aiosmtpd in a thread on a free port and records what
+it receives (`messages`, `auth_mechanisms`, `logins`, `greetings`). Options:
+`tls` ("starttls" or "implicit"), `certificate` ("trusted": issued by
+`TRUSTED_CA`, which tests trust through `write_ca_bundle()` and
+settings.SMTP_CA_BUNDLE; "untrusted": another CA), `users` (these logins and passwords;
+a login is required unless AUTH is offered without STARTTLS), `auth_over_plain`
+(offer AUTH on a plain connection),
+`reject` ("mail", "rcpt" or "data": a 5xx there).
+`silent_server()` accepts TCP but never says a word; `hang_up_server()`
+closes every connection at once; `closed_port()` has nothing listening.
+"""
+
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult
+
+HOST = "127.0.0.1"
+QUEUED_REPLY = "250 2.0.0 Ok: queued as TEST123"
+REJECTIONS = {
+    "mail": "550 5.7.1 Sender address rejected: not owned by user",
+    "rcpt": "550 5.1.1 Recipient address rejected: User unknown",
+    "data": "554 5.7.1 Message rejected as spam",
+}
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+
+
+@dataclass
+class Recorder:
+    """An aiosmtpd handler that keeps what it sees and rejects what it is told to."""
+
+    reject: str | None = None
+    users: dict[str, str] = field(default_factory=dict)
+    messages: list[Received] = field(default_factory=list)
+    greetings: int = 0
+    # Only the mechanism and the accepted login names: never a password.
+    auth_mechanisms: list[str] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.greetings += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        if self.reject == "mail":
+            return REJECTIONS["mail"]
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if self.reject == "rcpt":
+            return REJECTIONS["rcpt"]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.reject == "data":
+            return REJECTIONS["data"]
+        self.messages.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+        )
+        return QUEUED_REPLY
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        login = auth_data.login.decode()
+        success = self.users.get(login) == auth_data.password.decode()
+        if success:
+            self.logins.append(login)
+        # No auth_data in the result: aiosmtpd would log it at DEBUG.
+        return AuthResult(success=success, handled=False)
+
+
+class _RecordingSMTP(SMTP):
+    async def smtp_AUTH(self, arg):
+        self.event_handler.auth_mechanisms.append((arg or "").split(" ")[0].upper())
+        await super().smtp_AUTH(arg)
+
+
+class _Controller(Controller):
+    def factory(self):
+        return _RecordingSMTP(self.handler, **self.SMTP_kwargs)
+
+    def _trigger_server(self):
+        # Bound to port 0: learn the port the system chose before connecting.
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    security: str  # as SmtpSettings.security: "none", "starttls" or "tls"
+    recorder: Recorder
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.recorder.messages
+
+    @property
+    def auth_mechanisms(self) -> list[str]:
+        return self.recorder.auth_mechanisms
+
+    @property
+    def logins(self) -> list[str]:
+        return self.recorder.logins
+
+    @property
+    def greetings(self) -> int:
+        return self.recorder.greetings
+
+    @property
+    def connection(self) -> dict:
+        """host, port and security, as SmtpSettings fields."""
+        return {"host": self.host, "port": self.port, "security": self.security}
+
+
+@cache
+def _ca(name: str) -> trustme.CA:
+    return trustme.CA(organization_name=f"Postmaster tests {name} CA")
+
+
+TRUSTED_CA = "trusted"
+UNTRUSTED_CA = "untrusted"
+
+
+def write_ca_bundle(directory: Path) -> str:
+    """Write the trusted test CA as a PEM file; point settings.SMTP_CA_BUNDLE at it."""
+    path = directory / "smtp-test-ca.pem"
+    _ca(TRUSTED_CA).cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@cache
+def _server_certificate(certificate: str) -> trustme.LeafCert:
+    return _ca(certificate).issue_cert(HOST, "localhost")
+
+
+def _server_context(certificate: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _server_certificate(certificate).configure_cert(context)
+    return context
+
+
+@contextmanager
+def smtp_server(
+    *,
+    tls: str | None = None,
+    certificate: str = TRUSTED_CA,
+    users: dict[str, str] | None = None,
+    auth_over_plain: bool = False,
+    reject: str | None = None,
+) -> Iterator[SmtpServer]:
+    recorder = Recorder(reject=reject, users=users or {})
+    # aiosmtpd only counts STARTTLS as TLS; an implicit TLS socket is encrypted too.
+    options = {"auth_require_tls": not auth_over_plain and tls != "implicit"}
+    if users:
+        # Required only where AUTH needs TLS: aiosmtpd warns about the other way.
+        options |= {
+            "authenticator": recorder.authenticate,
+            "auth_required": options["auth_require_tls"],
+        }
+    if tls == "starttls":
+        options["tls_context"] = _server_context(certificate)
+    elif tls == "implicit":
+        options["ssl_context"] = _server_context(certificate)
+    controller = _Controller(
+        recorder, hostname=HOST, port=0, server_hostname="smtp.test", **options
+    )
+    controller.start()
+    try:
+        security = {"starttls": "starttls", "implicit": "tls"}.get(tls, "none")
+        yield SmtpServer(HOST, controller.port, security, recorder)
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Listener:
+    host: str
+    port: int
+
+
+@contextmanager
+def silent_server() -> Iterator[Listener]:
+    """Completes the TCP handshake (the kernel does, from the backlog) and never answers."""
+    with socket.create_server((HOST, 0), backlog=16) as listener:
+        yield Listener(HOST, listener.getsockname()[1])
+
+
+@contextmanager
+def hang_up_server() -> Iterator[Listener]:
+    """Accepts each connection and closes it before the greeting."""
+    listener = socket.create_server((HOST, 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield Listener(HOST, listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def closed_port() -> int:
+    """A port nothing listens on (it was free a moment ago)."""
+    with socket.create_server((HOST, 0)) as probe:
+        return probe.getsockname()[1]
