@@ -128,6 +128,9 @@ class SmtpSettingsForm(forms.ModelForm):
             else "Leave blank if the server needs no login."
         )
         self.warnings: list[str] = []
+        # The timeout's default is a callable only to read settings; no need
+        # for Django's hidden "initial-timeout" twin field.
+        self.fields["timeout"].show_hidden_initial = False
 
     def clean_host(self):
         host = self.cleaned_data["host"].strip().lower().rstrip(".")
