@@ -8,5 +8,6 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("mail/", include("apps.mailcatcher.urls")),
     path("t/<slug:tenant_slug>/", include("apps.tenancy.urls")),
+    path("invitations/", include("apps.tenancy.invitation_urls")),
     path("admin/", admin.site.urls),
 ]

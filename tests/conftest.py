@@ -15,7 +15,15 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 
-from tests.factories import SystemAdminFactory, TenantFactory, UserFactory
+from apps.tenancy.models import Role
+from tests.factories import (
+    MembershipFactory,
+    OrganizationFactory,
+    ProjectFactory,
+    SystemAdminFactory,
+    TenantFactory,
+    UserFactory,
+)
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -84,6 +92,54 @@ def tenant(db):
 @pytest.fixture
 def other_tenant(db):
     return TenantFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def organization(tenant):
+    return OrganizationFactory(tenant=tenant, name="Sales", slug="sales")
+
+
+@pytest.fixture
+def project(organization):
+    return ProjectFactory(organization=organization, name="Website", slug="website")
+
+
+def _person(email, tenant, role=Role.MEMBER, **scope):
+    user = UserFactory(email=email)
+    MembershipFactory(tenant=tenant, user=user, role=role, **scope)
+    return user
+
+
+@pytest.fixture
+def tenant_admin(tenant):
+    return _person("admin@acme.example", tenant, Role.TENANT_ADMIN)
+
+
+@pytest.fixture
+def tenant_member(tenant):
+    """A plain member of `tenant` (the `member` fixture is a user without any tenant)."""
+    return _person("member@acme.example", tenant)
+
+
+@pytest.fixture
+def org_admin(tenant, organization):
+    return _person("org-admin@acme.example", tenant, Role.ORG_ADMIN, organization=organization)
+
+
+@pytest.fixture
+def project_admin(tenant, project):
+    return _person(
+        "project-admin@acme.example",
+        tenant,
+        Role.PROJECT_ADMIN,
+        organization=project.organization,
+        project=project,
+    )
+
+
+@pytest.fixture
+def other_tenant_admin(other_tenant):
+    return _person("admin@globex.example", other_tenant, Role.TENANT_ADMIN)
 
 
 @pytest.fixture

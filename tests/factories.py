@@ -2,7 +2,8 @@ import factory
 from factory.django import DjangoModelFactory
 
 from apps.accounts.models import User
-from apps.tenancy.models import Tenant
+from apps.groups.models import UserGroup
+from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
 
 TEST_PASSWORD = "correct horse battery staple"
 
@@ -34,3 +35,46 @@ class TenantFactory(DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Tenant {n}")
     slug = factory.Sequence(lambda n: f"tenant-{n}")
+
+
+class OrganizationFactory(DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Organisation {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+
+class ProjectFactory(DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    organization = factory.SubFactory(OrganizationFactory)
+    tenant = factory.SelfAttribute("organization.tenant")
+    name = factory.Sequence(lambda n: f"Project {n}")
+    slug = factory.Sequence(lambda n: f"project-{n}")
+
+
+class MembershipFactory(DjangoModelFactory):
+    """A tenant-wide member by default; pass role= and organization=/project= for scoped admins."""
+
+    class Meta:
+        model = Membership
+
+    tenant = factory.SubFactory(TenantFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.MEMBER
+
+
+class UserGroupFactory(DjangoModelFactory):
+    """A tenant-wide group; pass organization= (and project=) for a narrower scope."""
+
+    class Meta:
+        model = UserGroup
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Group {n}")
+    alias_addresses = factory.LazyAttribute(
+        lambda g: [f"{g.name.lower().replace(' ', '-')}@example.com"]
+    )

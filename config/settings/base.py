@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.audit",
     "apps.tenancy",
+    "apps.groups",
     "apps.mailsettings",
     "apps.mailcatcher",
 ]

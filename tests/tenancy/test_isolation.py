@@ -1,0 +1,262 @@
+"""The isolation matrix, generated from the URL configuration.
+
+Every pattern whose route contains `<slug:tenant_slug>` must have a recipe
+here (how to fill its path and a POST that would succeed for someone
+allowed). For each one: a user of another tenant gets 404; a tenant admin
+pointing at another tenant's object gets 404; a member without the role
+gets 403; and none of them changes anything in the database or sends mail.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.urls import URLResolver, get_resolver, reverse
+
+from apps.accounts.models import User
+from apps.audit.models import AuditEntry
+from apps.groups.models import UserGroup, UserGroupMember
+from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
+from tests.factories import (
+    MembershipFactory,
+    OrganizationFactory,
+    ProjectFactory,
+    UserFactory,
+    UserGroupFactory,
+)
+
+ADMIN, MEMBER = Role.TENANT_ADMIN, Role.MEMBER
+
+
+@dataclass
+class World:
+    """One tenant's things, with short names that differ between tenants."""
+
+    tenant: Tenant
+    admin: User
+    member: User
+    org_admin: User
+    invited: Membership
+    organization: Organization
+    project: Project
+    group: UserGroup
+    group_member: User
+
+    @classmethod
+    def build(cls, tenant: Tenant) -> "World":
+        key = tenant.slug
+        organization = OrganizationFactory(tenant=tenant, slug=f"{key}-sales")
+        project = ProjectFactory(organization=organization, slug=f"{key}-web")
+        people = {}
+        for name, role, scope in [
+            ("admin", Role.TENANT_ADMIN, {}),
+            ("member", Role.MEMBER, {}),
+            ("org_admin", Role.ORG_ADMIN, {"organization": organization}),
+            ("group_member", Role.MEMBER, {}),
+        ]:
+            people[name] = UserFactory(email=f"{name}@{key}.example")
+            MembershipFactory(tenant=tenant, user=people[name], role=role, **scope)
+        invited_user = User.objects.create_user(email=f"invited@{key}.example", is_active=False)
+        invited = MembershipFactory(tenant=tenant, user=invited_user)
+        group = UserGroupFactory(tenant=tenant, organization=organization)
+        UserGroupMember.objects.create(tenant=tenant, group=group, user=people["group_member"])
+        return cls(
+            tenant=tenant,
+            invited=invited,
+            organization=organization,
+            project=project,
+            group=group,
+            **people,
+        )
+
+
+@dataclass(frozen=True)
+class Recipe:
+    role: Role
+    kwargs: Callable[[World], dict] = lambda w: {}
+    data: Callable[[World], dict] = lambda w: {}
+    post_only: bool = False
+    # What a POST by someone allowed returns.
+    allowed_post: int = field(default=302)
+
+
+def _org(w):
+    return {"org_slug": w.organization.slug}
+
+
+def _project(w):
+    return {"project_slug": w.project.slug}
+
+
+def _membership(w):
+    return {"pk": w.invited.pk}
+
+
+def _group(w):
+    return {"pk": w.group.pk}
+
+
+_NAME = {"name": "Renamed", "slug": ""}
+_GROUP = {"name": "On call", "alias_addresses": "oncall@example.com", "scope": ""}
+
+RECIPES: dict[str, Recipe] = {
+    "tenancy:dashboard": Recipe(MEMBER, allowed_post=405),
+    "tenancy:organization_list": Recipe(MEMBER, allowed_post=405),
+    "tenancy:organization_create": Recipe(ADMIN, data=lambda w: _NAME),
+    "tenancy:organization_detail": Recipe(MEMBER, _org, allowed_post=405),
+    "tenancy:organization_update": Recipe(ADMIN, _org, lambda w: _NAME),
+    "tenancy:organization_delete": Recipe(ADMIN, _org),
+    "tenancy:project_create": Recipe(ADMIN, _org, lambda w: _NAME),
+    "tenancy:project_list": Recipe(MEMBER, allowed_post=405),
+    "tenancy:project_update": Recipe(ADMIN, _project, lambda w: _NAME),
+    "tenancy:project_delete": Recipe(ADMIN, _project),
+    "tenancy:membership_list": Recipe(ADMIN, allowed_post=405),
+    "tenancy:membership_invite": Recipe(
+        ADMIN, data=lambda w: {"email": "new@example.com", "role": MEMBER, "scope": ""}
+    ),
+    "tenancy:membership_update": Recipe(ADMIN, _membership, lambda w: {"role": ADMIN, "scope": ""}),
+    "tenancy:membership_remove": Recipe(ADMIN, _membership),
+    "tenancy:membership_resend": Recipe(ADMIN, _membership, post_only=True),
+    "tenancy:audit_log": Recipe(ADMIN, allowed_post=405),
+    "tenancy:groups:list": Recipe(MEMBER, allowed_post=405),
+    "tenancy:groups:create": Recipe(ADMIN, data=lambda w: _GROUP),
+    "tenancy:groups:detail": Recipe(MEMBER, _group, allowed_post=405),
+    "tenancy:groups:update": Recipe(ADMIN, _group, lambda w: _GROUP),
+    "tenancy:groups:delete": Recipe(ADMIN, _group),
+    "tenancy:groups:member_add": Recipe(
+        ADMIN, _group, lambda w: {"user": w.member.pk}, post_only=True
+    ),
+    "tenancy:groups:member_remove": Recipe(
+        ADMIN, lambda w: {"pk": w.group.pk, "user_pk": w.group_member.pk}, post_only=True
+    ),
+}
+
+
+def tenant_scoped_patterns() -> dict[str, object]:
+    """Every URL pattern below a route that captures the tenant, by full name."""
+    found = {}
+
+    def walk(patterns, namespace: str, route: str):
+        for pattern in patterns:
+            full_route = route + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                ns = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                walk(pattern.url_patterns, ns, full_route)
+            elif "<slug:tenant_slug>" in full_route:
+                assert pattern.name, f"The tenant page {full_route} needs a URL name."
+                found[namespace + pattern.name] = pattern
+
+    walk(get_resolver().url_patterns, "", "")
+    return found
+
+
+PATTERNS = tenant_scoped_patterns()
+
+
+def test_every_tenant_page_has_a_recipe():
+    patterns = PATTERNS
+    missing = sorted(set(patterns) - set(RECIPES))
+    assert not missing, f"Add isolation recipes for: {missing}"
+    assert sorted(set(RECIPES) - set(patterns)) == [], "Recipes for pages that no longer exist"
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_tenant_page_goes_through_tenant_view_with_the_recipe_role(name):
+    callback = PATTERNS[name].callback
+    assert getattr(callback, "tenant_role", None) == RECIPES[name].role
+
+
+def _snapshot() -> dict:
+    models = [Tenant, Organization, Project, Membership, UserGroup, UserGroupMember, User]
+    state = {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
+    state["AuditEntry"] = AuditEntry.objects.count()
+    return state
+
+
+@pytest.fixture
+def worlds(tenant, other_tenant):
+    return World.build(tenant), World.build(other_tenant)
+
+
+def _url(name: str, tenant: Tenant, objects: World) -> str:
+    return reverse(name, kwargs={"tenant_slug": tenant.slug, **RECIPES[name].kwargs(objects)})
+
+
+def _assert_refused(client, user, url, data, status, mailoutbox, *, get=None, post=None):
+    client.force_login(user)
+    before = _snapshot()
+    assert client.get(url).status_code == (get or status)
+    assert client.post(url, data).status_code == (post or status)
+    assert _snapshot() == before
+    assert mailoutbox == []
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_someone_from_another_tenant_gets_404(client, worlds, name, mailoutbox):
+    ours, theirs = worlds
+    url = _url(name, ours.tenant, ours)
+    _assert_refused(client, theirs.admin, url, RECIPES[name].data(ours), 404, mailoutbox)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, p in PATTERNS.items() if p.pattern.converters))
+def test_another_tenants_object_in_our_tenant_url_gets_404(client, worlds, name, mailoutbox):
+    """The method check comes before the object lookup: 405 says nothing about the object."""
+    ours, theirs = worlds
+    recipe = RECIPES[name]
+    url = _url(name, ours.tenant, theirs)
+    _assert_refused(
+        client,
+        ours.admin,
+        url,
+        recipe.data(theirs),
+        404,
+        mailoutbox,
+        get=405 if recipe.post_only else None,
+        post=405 if recipe.allowed_post == 405 else None,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(n for n in RECIPES if RECIPES[n].role == ADMIN))
+@pytest.mark.parametrize("persona", ["member", "org_admin"])
+def test_a_member_without_the_role_gets_403(client, worlds, name, persona, mailoutbox):
+    ours, _ = worlds
+    url = _url(name, ours.tenant, ours)
+    user = getattr(ours, persona)
+    _assert_refused(client, user, url, RECIPES[name].data(ours), 403, mailoutbox)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_a_system_administrator_is_not_a_tenant_member(
+    client, worlds, system_admin, name, mailoutbox
+):
+    ours, _ = worlds
+    url = _url(name, ours.tenant, ours)
+    _assert_refused(client, system_admin, url, RECIPES[name].data(ours), 404, mailoutbox)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_someone_allowed_gets_the_page_and_the_action(
+    client, worlds, name, django_capture_on_commit_callbacks
+):
+    """The positive twin: the recipes are real, so the refusals above mean something."""
+    ours, _ = worlds
+    recipe = RECIPES[name]
+    client.force_login(ours.admin if recipe.role == ADMIN else ours.member)
+    url = _url(name, ours.tenant, ours)
+    assert client.get(url).status_code == (405 if recipe.post_only else 200)
+    before = _snapshot()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, recipe.data(ours))
+    assert response.status_code == recipe.allowed_post, getattr(response, "context", None) and (
+        response.context.get("form") and response.context["form"].errors
+    )
+    if recipe.allowed_post == 302:
+        assert _snapshot() != before
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, worlds):
+    ours, _ = worlds
+    for name in RECIPES:
+        response = client.get(_url(name, ours.tenant, ours))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:login"))
