@@ -12,6 +12,11 @@ from apps.mailsettings.services import smtp_settings_update
 TEST_FIELDS = ("test_to", "test_subject", "test_body")
 
 
+def _is_system_admin(request) -> bool:
+    # The admin asks for anonymous visitors too (its login page lists apps).
+    return getattr(request.user, "is_system_admin", False)
+
+
 @admin.register(SmtpSettings)
 class SmtpSettingsAdmin(admin.ModelAdmin):
     """The host's SMTP settings: one row, for system administrators only.
@@ -23,8 +28,8 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
     form = SmtpSettingsForm
     change_form_template = "mailsettings/admin/change_form.html"
     fieldsets = [
-        (None, {"fields": ["preset", "name"]}),
-        ("Server", {"fields": ["host", "port", "security", "timeout"]}),
+        (None, {"fields": ["preset"]}),
+        ("Server", {"fields": ["name", "host", "port", "security", "timeout"]}),
         ("Login", {"fields": ["username", "new_password", "clear_password", "smtp_domain"]}),
         ("Sender", {"fields": ["from_email", "from_name"]}),
         (
@@ -45,16 +50,16 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
         return super().get_queryset(request).filter(tenant__isnull=True)
 
     def has_module_permission(self, request):
-        return request.user.is_system_admin
+        return _is_system_admin(request)
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_system_admin
+        return _is_system_admin(request)
 
     def has_change_permission(self, request, obj=None):
-        return request.user.is_system_admin
+        return _is_system_admin(request)
 
     def has_add_permission(self, request):
-        return request.user.is_system_admin and not self.get_queryset(request).exists()
+        return _is_system_admin(request) and not self.get_queryset(request).exists()
 
     def has_delete_permission(self, request, obj=None):
         return False

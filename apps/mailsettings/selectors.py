@@ -6,6 +6,7 @@ a cache server never sees a plaintext password.
 """
 
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 
 from apps.mailsettings.models import SmtpSettings
 
@@ -22,9 +23,13 @@ def smtp_settings_for(tenant) -> SmtpSettings | None:
 def host_smtp_settings() -> SmtpSettings | None:
     """The host's settings, from the cache when it has them (an unsaved-looking copy)."""
     stored = cache.get(HOST_SETTINGS_CACHE_KEY)
-    if stored is None:
-        stored = _stored_values(smtp_settings_for(None))
-        cache.set(HOST_SETTINGS_CACHE_KEY, stored, HOST_SETTINGS_CACHE_SECONDS)
+    if stored is not None:
+        try:
+            return _from_stored_values(stored)
+        except ImproperlyConfigured:
+            pass  # Cached under a key since rotated away; the row has a newer token.
+    stored = _stored_values(smtp_settings_for(None))
+    cache.set(HOST_SETTINGS_CACHE_KEY, stored, HOST_SETTINGS_CACHE_SECONDS)
     return _from_stored_values(stored)
 
 

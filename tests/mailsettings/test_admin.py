@@ -1,6 +1,8 @@
 """The host SMTP settings page in the Django admin, for system administrators only."""
 
 import pytest
+from django.contrib import admin
+from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
 from apps.audit.models import AuditEntry
@@ -8,7 +10,7 @@ from apps.mailsettings.forms import SERVER_MOVED, TEST_BUTTON
 from apps.mailsettings.models import SmtpSettings
 from apps.mailsettings.presets import GMAIL_APP_PASSWORD, MICROSOFT365_BASIC_AUTH
 from tests.factories import UserFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
+from tests.mailsettings.factories import SmtpSettingsFactory, smtp_form_data
 from tests.smtp_servers import QUEUED_REPLY, smtp_server
 
 pytestmark = pytest.mark.django_db
@@ -21,24 +23,7 @@ def change_url(row):
     return reverse("admin:mailsettings_smtpsettings_change", args=[row.pk])
 
 
-def post_data(**overrides) -> dict:
-    data = {
-        "preset": "other",
-        "name": "Test SMTP server",
-        "host": "127.0.0.1",
-        "port": "25",
-        "security": "none",
-        "timeout": "5",
-        "username": "",
-        "new_password": "",
-        "smtp_domain": "",
-        "from_email": "postmaster@example.com",
-        "from_name": "Postmaster Alerts",
-        "test_to": "",
-        "test_subject": "Postmaster test email",
-        "test_body": "Hello from the test.",
-    }
-    return data | overrides
+post_data = smtp_form_data
 
 
 def send_test_data(**overrides) -> dict:
@@ -59,6 +44,15 @@ class TestAccess:
 
         assert response.status_code == 302
         assert "/login/" in response["Location"]
+
+    def test_anonymous_visitors_get_no_permission_and_no_error(self, rf):
+        # The admin's sign-in page asks every ModelAdmin, for an AnonymousUser.
+        request = rf.get("/")
+        request.user = AnonymousUser()
+        model_admin = admin.site.get_model_admin(SmtpSettings)
+
+        assert model_admin.has_module_permission(request) is False
+        assert model_admin.has_add_permission(request) is False
 
     def test_a_member_is_sent_to_sign_in(self, client, member):
         client.force_login(member)

@@ -5,7 +5,8 @@ import email.policy
 
 import pytest
 from django.core import mail
-from django.core.mail import EmailMessage, send_mail
+from django.core.mail import EmailMessage, InvalidMailer, send_mail
+from django.utils.deprecation import RemovedInDjango2028Warning
 
 from apps.mailsettings.backends import HostSmtpSettingsMissing
 from apps.mailsettings.services import smtp_settings_update
@@ -90,3 +91,17 @@ def test_a_batch_goes_over_one_connection():
 
     assert server.greetings == 1
     assert len(server.messages) == 3
+
+
+def test_unknown_options_are_refused_like_any_mailer(settings):
+    settings.MAILERS = {"default": settings.MAILERS["default"] | {"OPTIONS": {"host": "x"}}}
+
+    with pytest.raises(InvalidMailer, match="Unknown options 'host'"):
+        mail.mailers["default"]
+
+
+def test_the_deprecated_fail_silently_is_still_honoured():
+    with pytest.warns(RemovedInDjango2028Warning):
+        connection = mail.get_connection(fail_silently=True)
+
+    assert connection.send_messages([EmailMessage("a", "b", None, ["ops@example.com"])]) == 0

@@ -10,6 +10,7 @@ from apps.audit.models import AuditEntry
 from apps.core import crypto
 from apps.mailsettings.forms import TEST_BUTTON
 from apps.mailsettings.models import SmtpSettings
+from tests.mailsettings.factories import smtp_form_data
 from tests.smtp_servers import UNTRUSTED_CA, closed_port, smtp_server
 
 pytestmark = pytest.mark.django_db
@@ -18,23 +19,9 @@ CANARY = "canary-Zx9-PLEASE-NEVER-SHOW"
 
 
 def settings_data(server, **overrides) -> dict:
-    data = {
-        "preset": "other",
-        "name": "Canary server",
-        "host": server.host,
-        "port": str(server.port),
-        "security": server.security,
-        "timeout": "5",
-        "username": "ann",
-        "new_password": "",
-        "smtp_domain": "",
-        "from_email": "postmaster@example.com",
-        "from_name": "Postmaster",
-        "test_to": "ops@example.com",
-        "test_subject": "Postmaster test email",
-        "test_body": "Hello",
-    }
-    return data | overrides
+    return smtp_form_data(
+        **{**server.connection, "username": "ann", "test_to": "ops@example.com"} | overrides
+    )
 
 
 def test_the_canary_password_appears_nowhere(admin_client, caplog, trusted_ca):

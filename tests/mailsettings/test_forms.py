@@ -4,7 +4,6 @@ from django.http import QueryDict
 from apps.core.fields import Secret
 from apps.mailsettings.forms import (
     BOTH_PASSWORD_ACTIONS,
-    DEFAULT_TEST_SUBJECT,
     SECURITY_DOWNGRADED,
     SERVER_MOVED,
     TEST_BUTTON,
@@ -12,7 +11,7 @@ from apps.mailsettings.forms import (
 )
 from apps.mailsettings.models import PORT_ERROR, TIMEOUT_ERROR, Security
 from apps.mailsettings.validators import validate_single_line
-from tests.mailsettings.factories import SmtpSettingsFactory
+from tests.mailsettings.factories import SmtpSettingsFactory, smtp_form_data
 from tests.smtp_servers import smtp_server
 
 LINE_BREAK = "Remove the line break"
@@ -23,23 +22,8 @@ pytestmark = pytest.mark.django_db
 
 
 def form_data(**overrides) -> dict:
-    data = {
-        "preset": "other",
-        "name": "Main server",
-        "host": "smtp.example.com",
-        "port": "587",
-        "security": "starttls",
-        "timeout": "10",
-        "username": "ann",
-        "new_password": "",
-        "smtp_domain": "",
-        "from_email": "postmaster@example.com",
-        "from_name": "Postmaster",
-        "test_to": "",
-        "test_subject": DEFAULT_TEST_SUBJECT,
-        "test_body": "Hello",
-    }
-    return data | overrides
+    server = {"host": "smtp.example.com", "port": "587", "security": "starttls", "username": "ann"}
+    return smtp_form_data(**server | overrides)
 
 
 def bound(instance=None, testing=None, **overrides) -> SmtpSettingsForm:

@@ -1,6 +1,7 @@
 import pickle
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.cache import cache
 
 from apps.mailsettings.selectors import (
@@ -54,3 +55,13 @@ def test_smtp_settings_for_a_tenant_is_its_own_row(tenant, other_tenant):
     assert smtp_settings_for(tenant) == own
     assert smtp_settings_for(other_tenant) is None
     assert smtp_settings_for(None) == host
+
+
+def test_a_token_cached_under_a_rotated_away_key_is_read_again_from_the_database():
+    SmtpSettingsFactory(secret="Pw-123")
+    host_smtp_settings()
+    stale = cache.get(HOST_SETTINGS_CACHE_KEY)
+    old_key = Fernet(Fernet.generate_key())
+    cache.set(HOST_SETTINGS_CACHE_KEY, stale | {"password": old_key.encrypt(b"x").decode()})
+
+    assert host_smtp_settings().password.reveal() == "Pw-123"
