@@ -29,8 +29,9 @@ class UserGroupForm(forms.Form):
     notify_all_members = forms.BooleanField(
         label=UserGroup._meta.get_field("notify_all_members").verbose_name, required=False
     )
+    # The page titles the picker itself (label="" keeps crispy from repeating it).
     members = forms.ModelMultipleChoiceField(
-        queryset=None, required=False, widget=forms.CheckboxSelectMultiple
+        queryset=None, required=False, widget=forms.CheckboxSelectMultiple, label=""
     )
 
     def __init__(self, *args, tenant: Tenant, group: UserGroup | None = None, **kwargs):

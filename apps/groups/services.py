@@ -93,11 +93,12 @@ def _members_set(group: UserGroup, users: list[User]) -> dict:
     UserGroupMember.objects.for_tenant(group.tenant).filter(
         group=group, user_id__in=[pk for pk in current if pk not in wanted]
     ).delete()
+    # Lists of people as text, so an audit [old, new] pair is never mistaken for one.
     changes = {}
     if added:
-        changes["members_added"] = sorted(added)
+        changes["members_added"] = ", ".join(sorted(added))
     if removed:
-        changes["members_removed"] = sorted(removed)
+        changes["members_removed"] = ", ".join(sorted(removed))
     return changes
 
 
@@ -204,7 +205,7 @@ def user_group_member_add(*, group: UserGroup, user: User, actor: User, request=
             actor=actor,
             action="user_group.member_added",
             target=group,
-            changes={"members_added": [user.email]},
+            changes={"members_added": user.email},
             tenant=group.tenant,
             request=request,
         )
@@ -220,7 +221,7 @@ def user_group_member_remove(*, group: UserGroup, user: User, actor: User, reque
             actor=actor,
             action="user_group.member_removed",
             target=group,
-            changes={"members_removed": [user.email]},
+            changes={"members_removed": user.email},
             tenant=group.tenant,
             request=request,
         )

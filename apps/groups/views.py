@@ -10,15 +10,11 @@ from apps.groups.forms import MemberAddForm, UserGroupForm
 from apps.groups.selectors import user_group_get, user_group_list, user_group_members
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.models import Role
-from apps.tenancy.portal import delete_page, form_submit, paginate
+from apps.tenancy.portal import actor, delete_page, form_page, paginate
 
 
 def _url(request, name: str, *args) -> str:
     return reverse(f"tenancy:groups:{name}", args=[request.tenant.slug, *args])
-
-
-def _by(request) -> dict:
-    return {"actor": request.user, "request": request}
 
 
 @tenant_view()
@@ -45,38 +41,33 @@ def group_detail(request, pk: int):
 @tenant_view(role=Role.TENANT_ADMIN)
 @require_http_methods(["GET", "POST"])
 def group_create(request):
-    form = UserGroupForm(request.POST or None, tenant=request.tenant)
-    if request.method == "POST":
-        group = form_submit(
-            form,
-            lambda data: services.user_group_create(tenant=request.tenant, **data, **_by(request)),
-        )
-        if group:
-            messages.success(request, f"The group “{group}” was created.")
-            return redirect(_url(request, "detail", group.pk))
-    context = {"form": form, "title": "New user group", "cancel_url": _url(request, "list")}
-    return render(request, "groups/group_form.html", context)
+    return form_page(
+        request,
+        UserGroupForm(request.POST or None, tenant=request.tenant),
+        save=lambda data: services.user_group_create(
+            tenant=request.tenant, **data, **actor(request)
+        ),
+        done=lambda group: (f"The group “{group}” was created.", _url(request, "detail", group.pk)),
+        template="groups/group_form.html",
+        title="New user group",
+        cancel_url=_url(request, "list"),
+    )
 
 
 @tenant_view(role=Role.TENANT_ADMIN)
 @require_http_methods(["GET", "POST"])
 def group_update(request, pk: int):
     group = user_group_get(tenant=request.tenant, pk=pk)
-    form = UserGroupForm(request.POST or None, tenant=request.tenant, group=group)
-    if request.method == "POST":
-        updated = form_submit(
-            form, lambda data: services.user_group_update(group=group, **data, **_by(request))
-        )
-        if updated:
-            messages.success(request, f"The group “{updated}” was saved.")
-            return redirect(_url(request, "detail", group.pk))
-    context = {
-        "form": form,
-        "group": group,
-        "title": f"Edit group {group}",
-        "cancel_url": _url(request, "detail", group.pk),
-    }
-    return render(request, "groups/group_form.html", context)
+    return form_page(
+        request,
+        UserGroupForm(request.POST or None, tenant=request.tenant, group=group),
+        save=lambda data: services.user_group_update(group=group, **data, **actor(request)),
+        done=lambda updated: (f"The group “{updated}” was saved.", _url(request, "detail", pk)),
+        template="groups/group_form.html",
+        group=group,
+        title=f"Edit group {group}",
+        cancel_url=_url(request, "detail", pk),
+    )
 
 
 @tenant_view(role=Role.TENANT_ADMIN)
@@ -88,7 +79,7 @@ def group_delete(request, pk: int):
         obj=group,
         kind="group",
         goes_with_it={"memberships in this group": group.member_count},
-        delete=lambda: services.user_group_delete(group=group, **_by(request)),
+        delete=lambda: services.user_group_delete(group=group, **actor(request)),
         cancel_url=_url(request, "detail", group.pk),
         success_url=_url(request, "list"),
     )
@@ -101,7 +92,7 @@ def group_member_add(request, pk: int):
     form = MemberAddForm(request.POST, tenant=request.tenant, group=group)
     if form.is_valid():
         user = form.cleaned_data["user"]
-        services.user_group_member_add(group=group, user=user, **_by(request))
+        services.user_group_member_add(group=group, user=user, **actor(request))
         messages.success(request, f"{user.email} was added to “{group}”.")
     else:
         messages.error(request, "Choose someone from the list to add to the group.")
@@ -113,6 +104,6 @@ def group_member_add(request, pk: int):
 def group_member_remove(request, pk: int, user_pk: int):
     group = user_group_get(tenant=request.tenant, pk=pk)
     user = get_object_or_404(user_group_members(group=group), pk=user_pk)
-    services.user_group_member_remove(group=group, user=user, **_by(request))
+    services.user_group_member_remove(group=group, user=user, **actor(request))
     messages.success(request, f"{user.email} was removed from “{group}”.")
     return redirect(_url(request, "detail", group.pk))

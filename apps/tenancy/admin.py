@@ -17,23 +17,28 @@ from apps.tenancy import services
 from apps.tenancy.models import Role, SystemAdministrator, Tenant
 
 
+def _is_system_admin(request) -> bool:
+    # The admin asks for anonymous visitors too (its login page lists apps).
+    return getattr(request.user, "is_system_admin", False)
+
+
 class SystemAdminOnly:
     """Only system administrators see or change these pages, whatever other staff may do."""
 
     def has_module_permission(self, request):
-        return request.user.is_system_admin
+        return _is_system_admin(request)
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_system_admin
+        return _is_system_admin(request)
 
     def has_add_permission(self, request):
-        return request.user.is_system_admin
+        return _is_system_admin(request)
 
     def has_change_permission(self, request, obj=None):
-        return request.user.is_system_admin
+        return _is_system_admin(request)
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_system_admin
+        return _is_system_admin(request)
 
 
 def _errors(request, exc: ValidationError) -> None:
@@ -66,6 +71,13 @@ class TenantAdmin(SystemAdminOnly, admin.ModelAdmin):
     @admin.display(description="Members", ordering="member_count")
     def member_count(self, tenant):
         return tenant.member_count
+
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["help_texts"] = {
+            "slug": "Used in the tenant's links (/t/<short name>/); it cannot change later.",
+            "is_active": "A disabled tenant's people cannot open it; its data is kept.",
+        }
+        return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
         # A new tenant starts enabled; the short name is in every link, so it stays.
@@ -209,7 +221,7 @@ class SystemAdministratorAdmin(SystemAdminOnly, admin.ModelAdmin):
         ]
 
     def grant_view(self, request):
-        if not request.user.is_system_admin:
+        if not _is_system_admin(request):
             raise PermissionDenied
         form = GrantForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

@@ -33,6 +33,30 @@ def form_submit(form: forms.Form, save: Callable[[dict], object]):
         return None
 
 
+def actor(request) -> dict:
+    """Who is acting and from where, as the services take it for their audit entries."""
+    return {"actor": request.user, "request": request}
+
+
+def form_page(
+    request,
+    form: forms.Form,
+    *,
+    save: Callable[[dict], object],
+    done: Callable[[object], tuple[str, str]],
+    template: str = "tenancy/form.html",
+    **context,
+) -> HttpResponse:
+    """GET shows the form; POST runs `save`, then `done(result)` gives (message, next URL)."""
+    if request.method == "POST":
+        result = form_submit(form, save)
+        if result is not None:
+            message, url = done(result)
+            messages.success(request, message)
+            return redirect(url)
+    return render(request, template, {"form": form, **context})
+
+
 def delete_page(
     request,
     *,

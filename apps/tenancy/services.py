@@ -149,22 +149,54 @@ def tenant_delete(*, tenant: Tenant, actor: User, request=None) -> None:
 # Organisations and projects ---------------------------------------------------
 
 
+def _named_save(obj, *, before=None, kind: str, actor: User, request, **extra) -> Model:
+    """Check, save and audit a new (`before` None) or renamed organisation or project."""
+    _check_names(obj, kind=kind, **_siblings(obj))
+    changes = field_changes({} if before is None else _names(before), _names(obj))
+    if changes:
+        obj.save(update_fields=None if before is None else ["name", "slug", "updated_at"])
+        audit_record(
+            actor=actor,
+            action=f"{obj._meta.model_name}.{'created' if before is None else 'updated'}",
+            target=obj,
+            changes={**changes, **extra},
+            tenant=obj.tenant,
+            request=request,
+        )
+    return obj
+
+
+def _siblings(obj) -> dict:
+    """Where a name and a short name must be free: per tenant, project names per organisation."""
+    if isinstance(obj, Project):
+        projects = Project.objects.for_tenant(obj.tenant)
+        return {
+            "within": f"the organisation {obj.organization}",
+            "same_name": projects.filter(organization=obj.organization),
+            "same_slug": projects,
+        }
+    organizations = Organization.objects.for_tenant(obj.tenant)
+    return {"within": obj.tenant, "same_name": organizations, "same_slug": organizations}
+
+
+def _named_delete(obj, *, goes_with_it: dict, actor: User, request) -> None:
+    audit_record(
+        actor=actor,
+        action=f"{obj._meta.model_name}.deleted",
+        target=obj,
+        changes={**field_changes(_names(obj), {}), "deleted_with_it": goes_with_it},
+        tenant=obj.tenant,
+        request=request,
+    )
+    obj.delete()
+
+
 @transaction.atomic
 def organization_create(
     *, tenant: Tenant, name: str, slug: str = "", actor: User, request=None
 ) -> Organization:
     organization = Organization(tenant=tenant, name=name.strip(), slug=_slug(name, slug))
-    _check_organization(organization)
-    organization.save()
-    audit_record(
-        actor=actor,
-        action="organization.created",
-        target=organization,
-        changes=field_changes({}, _names(organization)),
-        tenant=tenant,
-        request=request,
-    )
-    return organization
+    return _named_save(organization, kind="organisation", actor=actor, request=request)
 
 
 @transaction.atomic
@@ -172,47 +204,16 @@ def organization_update(
     *, organization: Organization, name: str, slug: str = "", actor: User, request=None
 ) -> Organization:
     updated = _with(organization, name=name.strip(), slug=_slug(name, slug))
-    _check_organization(updated)
-    changes = field_changes(_names(organization), _names(updated))
-    if changes:
-        updated.save(update_fields=["name", "slug", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="organization.updated",
-            target=updated,
-            changes=changes,
-            tenant=updated.tenant,
-            request=request,
-        )
-    return updated
-
-
-def _check_organization(organization: Organization) -> None:
-    siblings = Organization.objects.for_tenant(organization.tenant)
-    _check_names(
-        organization,
-        kind="organisation",
-        within=organization.tenant,
-        same_name=siblings,
-        same_slug=siblings,
+    return _named_save(
+        updated, before=organization, kind="organisation", actor=actor, request=request
     )
 
 
 @transaction.atomic
 def organization_delete(*, organization: Organization, actor: User, request=None) -> None:
     """Delete an organisation with its projects and everything scoped to them."""
-    audit_record(
-        actor=actor,
-        action="organization.deleted",
-        target=organization,
-        changes={
-            **field_changes(_names(organization), {}),
-            "deleted_with_it": organization_delete_summary(organization=organization),
-        },
-        tenant=organization.tenant,
-        request=request,
-    )
-    organization.delete()
+    summary = organization_delete_summary(organization=organization)
+    _named_delete(organization, goes_with_it=summary, actor=actor, request=request)
 
 
 @transaction.atomic
@@ -225,17 +226,9 @@ def project_create(
         name=name.strip(),
         slug=_slug(name, slug),
     )
-    _check_project(project)
-    project.save()
-    audit_record(
-        actor=actor,
-        action="project.created",
-        target=project,
-        changes=field_changes({}, {**_names(project), "organization": organization.name}),
-        tenant=project.tenant,
-        request=request,
+    return _named_save(
+        project, kind="project", actor=actor, request=request, organization=organization.name
     )
-    return project
 
 
 @transaction.atomic
@@ -244,47 +237,13 @@ def project_update(
 ) -> Project:
     """Rename a project. It stays in its organisation: groups and roles are scoped there."""
     updated = _with(project, name=name.strip(), slug=_slug(name, slug))
-    _check_project(updated)
-    changes = field_changes(_names(project), _names(updated))
-    if changes:
-        updated.save(update_fields=["name", "slug", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="project.updated",
-            target=updated,
-            changes=changes,
-            tenant=updated.tenant,
-            request=request,
-        )
-    return updated
-
-
-def _check_project(project: Project) -> None:
-    _check_names(
-        project,
-        kind="project",
-        within=f"the organisation {project.organization}",
-        same_name=Project.objects.for_tenant(project.tenant).filter(
-            organization=project.organization
-        ),
-        same_slug=Project.objects.for_tenant(project.tenant),
-    )
+    return _named_save(updated, before=project, kind="project", actor=actor, request=request)
 
 
 @transaction.atomic
 def project_delete(*, project: Project, actor: User, request=None) -> None:
-    audit_record(
-        actor=actor,
-        action="project.deleted",
-        target=project,
-        changes={
-            **field_changes(_names(project), {}),
-            "deleted_with_it": project_delete_summary(project=project),
-        },
-        tenant=project.tenant,
-        request=request,
-    )
-    project.delete()
+    summary = project_delete_summary(project=project)
+    _named_delete(project, goes_with_it=summary, actor=actor, request=request)
 
 
 # Memberships -------------------------------------------------------------------

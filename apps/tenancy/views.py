@@ -18,7 +18,7 @@ from apps.tenancy.decorators import tenant_view
 from apps.tenancy.forms import InviteForm, NameForm, RoleForm
 from apps.tenancy.invitations import invitation_user_get
 from apps.tenancy.models import Role
-from apps.tenancy.portal import delete_page, form_submit, paginate
+from apps.tenancy.portal import actor, delete_page, form_page, paginate
 from apps.tenancy.selectors import (
     audit_action_list,
     audit_entry_list,
@@ -41,22 +41,25 @@ def _url(request, name: str, *args) -> str:
     return reverse(f"tenancy:{name}", args=[request.tenant.slug, *args])
 
 
-def _by(request) -> dict:
-    """Who is acting and from where, for the services' audit entries."""
-    return {"actor": request.user, "request": request}
-
-
 @tenant_view()
 @require_GET
 def dashboard(request):
     tenant = request.tenant
     groups = list(user_group_list(tenant=tenant)[:DASHBOARD_ROWS])
+    summary = tenant_summary(tenant=tenant)
+    group_total = user_group_list(tenant=tenant).count()
     context = {
-        "summary": tenant_summary(tenant=tenant),
+        "summary": summary,
+        "stats": [
+            ("Organisations", summary["organizations"]),
+            ("Projects", summary["projects"]),
+            ("User groups", group_total),
+            ("Members", summary["members"]),
+        ],
         "organizations": organization_list(tenant=tenant)[:DASHBOARD_ROWS],
         "projects": project_list(tenant=tenant)[:DASHBOARD_ROWS],
         "groups": groups,
-        "group_total": user_group_list(tenant=tenant).count(),
+        "group_total": group_total,
         # The lead's tenant email settings replace this with the effective source.
         "email_settings_source": "Host settings",
     }
@@ -85,43 +88,38 @@ def organization_detail(request, org_slug: str):
 @tenant_view(role=Role.TENANT_ADMIN)
 @require_http_methods(["GET", "POST"])
 def organization_create(request):
-    form = NameForm(request.POST or None)
-    if request.method == "POST":
-        organization = form_submit(
-            form,
-            lambda data: services.organization_create(
-                tenant=request.tenant, **data, **_by(request)
-            ),
-        )
-        if organization:
-            messages.success(request, f"The organisation “{organization}” was created.")
-            return redirect(_url(request, "organization_detail", organization.slug))
-    return render(request, "tenancy/form.html", {"form": form, "title": "New organisation"})
+    return form_page(
+        request,
+        NameForm(request.POST or None),
+        save=lambda data: services.organization_create(
+            tenant=request.tenant, **data, **actor(request)
+        ),
+        done=lambda org: (
+            f"The organisation “{org}” was created.",
+            _url(request, "organization_detail", org.slug),
+        ),
+        title="New organisation",
+        cancel_url=_url(request, "organization_list"),
+    )
 
 
 @tenant_view(role=Role.TENANT_ADMIN)
 @require_http_methods(["GET", "POST"])
 def organization_update(request, org_slug: str):
     organization = organization_get(tenant=request.tenant, slug=org_slug)
-    form = NameForm(
-        request.POST or None, initial={"name": organization.name, "slug": organization.slug}
+    return form_page(
+        request,
+        NameForm(request.POST or None, initial={"name": organization.name, "slug": org_slug}),
+        save=lambda data: services.organization_update(
+            organization=organization, **data, **actor(request)
+        ),
+        done=lambda org: (
+            f"The organisation “{org}” was saved.",
+            _url(request, "organization_detail", org.slug),
+        ),
+        title=f"Edit organisation {organization}",
+        cancel_url=_url(request, "organization_detail", org_slug),
     )
-    if request.method == "POST":
-        updated = form_submit(
-            form,
-            lambda data: services.organization_update(
-                organization=organization, **data, **_by(request)
-            ),
-        )
-        if updated:
-            messages.success(request, f"The organisation “{updated}” was saved.")
-            return redirect(_url(request, "organization_detail", updated.slug))
-    context = {
-        "form": form,
-        "title": f"Edit organisation {organization}",
-        "cancel_url": _url(request, "organization_detail", organization.slug),
-    }
-    return render(request, "tenancy/form.html", context)
 
 
 @tenant_view(role=Role.TENANT_ADMIN)
@@ -133,7 +131,7 @@ def organization_delete(request, org_slug: str):
         obj=organization,
         kind="organisation",
         goes_with_it=organization_delete_summary(organization=organization),
-        delete=lambda: services.organization_delete(organization=organization, **_by(request)),
+        delete=lambda: services.organization_delete(organization=organization, **actor(request)),
         cancel_url=_url(request, "organization_detail", organization.slug),
         success_url=_url(request, "organization_list"),
     )
@@ -153,42 +151,32 @@ def project_list_view(request):
 @require_http_methods(["GET", "POST"])
 def project_create(request, org_slug: str):
     organization = organization_get(tenant=request.tenant, slug=org_slug)
-    form = NameForm(request.POST or None)
-    if request.method == "POST":
-        project = form_submit(
-            form,
-            lambda data: services.project_create(organization=organization, **data, **_by(request)),
-        )
-        if project:
-            messages.success(request, f"The project “{project}” was created.")
-            return redirect(_url(request, "organization_detail", organization.slug))
-    context = {
-        "form": form,
-        "title": f"New project in {organization}",
-        "cancel_url": _url(request, "organization_detail", organization.slug),
-    }
-    return render(request, "tenancy/form.html", context)
+    back = _url(request, "organization_detail", org_slug)
+    return form_page(
+        request,
+        NameForm(request.POST or None),
+        save=lambda data: services.project_create(
+            organization=organization, **data, **actor(request)
+        ),
+        done=lambda project: (f"The project “{project}” was created.", back),
+        title=f"New project in {organization}",
+        cancel_url=back,
+    )
 
 
 @tenant_view(role=Role.TENANT_ADMIN)
 @require_http_methods(["GET", "POST"])
 def project_update(request, project_slug: str):
     project = project_get(tenant=request.tenant, slug=project_slug)
-    form = NameForm(request.POST or None, initial={"name": project.name, "slug": project.slug})
-    if request.method == "POST":
-        updated = form_submit(
-            form,
-            lambda data: services.project_update(project=project, **data, **_by(request)),
-        )
-        if updated:
-            messages.success(request, f"The project “{updated}” was saved.")
-            return redirect(_url(request, "organization_detail", project.organization.slug))
-    context = {
-        "form": form,
-        "title": f"Edit project {project}",
-        "cancel_url": _url(request, "organization_detail", project.organization.slug),
-    }
-    return render(request, "tenancy/form.html", context)
+    back = _url(request, "organization_detail", project.organization.slug)
+    return form_page(
+        request,
+        NameForm(request.POST or None, initial={"name": project.name, "slug": project.slug}),
+        save=lambda data: services.project_update(project=project, **data, **actor(request)),
+        done=lambda updated: (f"The project “{updated}” was saved.", back),
+        title=f"Edit project {project}",
+        cancel_url=back,
+    )
 
 
 @tenant_view(role=Role.TENANT_ADMIN)
@@ -201,7 +189,7 @@ def project_delete(request, project_slug: str):
         obj=project,
         kind="project",
         goes_with_it=project_delete_summary(project=project),
-        delete=lambda: services.project_delete(project=project, **_by(request)),
+        delete=lambda: services.project_delete(project=project, **actor(request)),
         cancel_url=back,
         success_url=back,
     )
@@ -220,49 +208,37 @@ def membership_list_view(request):
 @tenant_view(role=Role.TENANT_ADMIN)
 @require_http_methods(["GET", "POST"])
 def membership_invite(request):
-    form = InviteForm(request.POST or None, tenant=request.tenant)
-    if request.method == "POST":
-        membership = form_submit(
-            form,
-            lambda data: services.membership_invite(tenant=request.tenant, **data, **_by(request)),
-        )
-        if membership:
-            messages.success(request, f"{membership.user.email} was invited.")
-            return redirect(_url(request, "membership_list"))
-    context = {
-        "form": form,
-        "title": "Invite a member",
-        "submit": "Send invitation",
-        "cancel_url": _url(request, "membership_list"),
-    }
-    return render(request, "tenancy/form.html", context)
+    return form_page(
+        request,
+        InviteForm(request.POST or None, tenant=request.tenant),
+        save=lambda data: services.membership_invite(
+            tenant=request.tenant, **data, **actor(request)
+        ),
+        done=lambda m: (f"{m.user.email} was invited.", _url(request, "membership_list")),
+        title="Invite a member",
+        submit="Send invitation",
+        cancel_url=_url(request, "membership_list"),
+    )
 
 
 @tenant_view(role=Role.TENANT_ADMIN)
 @require_http_methods(["GET", "POST"])
 def membership_update(request, pk: int):
     membership = membership_get(tenant=request.tenant, pk=pk)
-    form = RoleForm(
-        request.POST or None,
-        tenant=request.tenant,
-        initial={"role": membership.role, "scope": membership.scope},
+    initial = {"role": membership.role, "scope": membership.scope}
+    return form_page(
+        request,
+        RoleForm(request.POST or None, tenant=request.tenant, initial=initial),
+        save=lambda data: services.membership_update_role(
+            membership=membership, **data, **actor(request)
+        ),
+        done=lambda m: (
+            f"The role of {m.user.email} was saved.",
+            _url(request, "membership_list"),
+        ),
+        title=f"Change the role of {membership.user.email}",
+        cancel_url=_url(request, "membership_list"),
     )
-    if request.method == "POST":
-        updated = form_submit(
-            form,
-            lambda data: services.membership_update_role(
-                membership=membership, **data, **_by(request)
-            ),
-        )
-        if updated:
-            messages.success(request, f"The role of {updated.user.email} was saved.")
-            return redirect(_url(request, "membership_list"))
-    context = {
-        "form": form,
-        "title": f"Change the role of {membership.user.email}",
-        "cancel_url": _url(request, "membership_list"),
-    }
-    return render(request, "tenancy/form.html", context)
 
 
 @tenant_view(role=Role.TENANT_ADMIN)
@@ -274,7 +250,7 @@ def membership_remove(request, pk: int):
         obj=membership,
         kind="role",
         goes_with_it={},
-        delete=lambda: services.membership_remove(membership=membership, **_by(request)),
+        delete=lambda: services.membership_remove(membership=membership, **actor(request)),
         cancel_url=_url(request, "membership_list"),
         success_url=_url(request, "membership_list"),
         verb=("Remove", "removed"),
@@ -286,7 +262,7 @@ def membership_remove(request, pk: int):
 def membership_resend(request, pk: int):
     membership = membership_get(tenant=request.tenant, pk=pk)
     try:
-        services.membership_invitation_resend(membership=membership, **_by(request))
+        services.membership_invitation_resend(membership=membership, **actor(request))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

@@ -36,7 +36,7 @@ def test_create_a_group_with_preferences_and_members(
         "alias_addresses": [None, "oncall@example.com, pager@example.com"],
         "notify_all_members": [None, True],
         "scope": "Organisation Sales",
-        "members_added": [tenant_member.email],
+        "members_added": tenant_member.email,
     }
 
 
@@ -124,8 +124,8 @@ def test_update_sets_preferences_and_members_and_audits_the_difference(
     assert _last("user_group.updated").changes == {
         "alias_addresses": ["ops@example.com", ""],
         "notify_all_members": [False, True],
-        "members_added": [tenant_member.email],
-        "members_removed": [tenant_admin.email],
+        "members_added": tenant_member.email,
+        "members_removed": tenant_admin.email,
     }
 
 

@@ -99,7 +99,7 @@ def test_delete_confirmation_names_the_members(admin, tenant, tenant_member):
     group.memberships.create(tenant=tenant, user=tenant_member)
     page = admin.get(url("delete", group.pk)).content.decode()
     assert "Delete the group “Ops”?" in page
-    assert "<strong>1</strong> memberships in this group" in page
+    assert "Memberships in this group: <strong>1</strong>" in page
     admin.post(url("delete", group.pk))
     assert not UserGroup.objects.exists()
 

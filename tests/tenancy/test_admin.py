@@ -141,3 +141,8 @@ def test_staff_who_are_not_system_administrators_are_kept_out(client, name, tena
     assert response.status_code in (302, 403)
     assert Tenant.objects.count() == 1
     assert not AuditEntry.objects.exists()
+
+
+def test_the_admin_sign_in_page_works_for_anonymous_visitors(client, tenant):
+    assert client.get(reverse("admin:login")).status_code == 200
+    assert client.get(reverse("admin:tenancy_tenant_changelist")).status_code == 302

@@ -151,7 +151,7 @@ def test_project_create_takes_the_tenant_from_its_organisation(tenant_admin, org
     assert (project.tenant, project.slug) == (organization.tenant, "mobile-app")
     entry = _last("project.created")
     assert entry.tenant == organization.tenant
-    assert entry.changes["organization"] == [None, "Sales"]
+    assert entry.changes["organization"] == "Sales"
 
 
 def test_project_slugs_are_unique_per_tenant_names_per_organisation(tenant, tenant_admin, project):

@@ -4,6 +4,7 @@ from django.urls import reverse
 
 from apps.audit.models import AuditEntry
 from apps.audit.services import audit_record
+from apps.tenancy import services
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.forms import InviteForm
 from apps.tenancy.models import Membership, Organization, Project, Role
@@ -129,8 +130,8 @@ def test_create_edit_and_delete_an_organisation(admin, tenant, tenant_admin):
 
     confirm = admin.get(url("organization_delete", "sales")).content.decode()
     assert "Delete the organisation “Sales”?" in confirm
-    assert "<strong>1</strong> projects" in confirm
-    assert "<strong>1</strong> user groups" in confirm
+    assert "Projects: <strong>1</strong>" in confirm
+    assert "User groups: <strong>1</strong>" in confirm
     assert "roles" not in confirm  # nothing of that kind goes with it
 
     response = admin.post(url("organization_delete", "sales"))
@@ -261,3 +262,14 @@ def test_the_audit_log_is_paginated(admin, tenant):
     response = admin.get(url("audit_log"), {"action": "tenant.poked", "page": 3})
     assert len(response.context["page"].object_list) == 20
     assert "Page 3 of 3" in response.content.decode()
+
+
+def test_the_audit_log_shows_changes_in_words(admin, tenant_admin, organization):
+    renamed = services.organization_update(
+        organization=organization, name="Sales EMEA", slug="sales", actor=tenant_admin
+    )
+    services.organization_delete(organization=renamed, actor=tenant_admin)
+    page = admin.get(url("audit_log")).content.decode()
+    assert "Sales → Sales EMEA" in page
+    assert "Sales EMEA → —" in page
+    assert "projects: 0" in page
