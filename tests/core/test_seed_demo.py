@@ -1,0 +1,55 @@
+from django.core.management import call_command
+
+from apps.accounts.models import User
+from apps.audit.models import AuditEntry
+from apps.core.management.commands.seed_demo import (
+    DEMO_PASSWORD,
+    OTHER_TENANT_ADMIN_EMAIL,
+    SYSTEM_ADMIN_EMAIL,
+    TENANT_ADMIN_EMAIL,
+)
+from apps.groups.models import UserGroup
+from apps.mailsettings.models import Security, SmtpSettings
+from apps.tenancy.models import Membership, Project, Role, Tenant
+
+
+def _counts():
+    models = [User, Tenant, Project, Membership, UserGroup, SmtpSettings, AuditEntry]
+    return {model.__name__: model.objects.count() for model in models}
+
+
+def test_seed_demo_is_idempotent_and_complete(db, settings):
+    call_command("seed_demo")
+    first = _counts()
+    call_command("seed_demo")
+    assert _counts() == first
+
+    assert first["Tenant"] == 2
+    host = SmtpSettings.objects.get(tenant=None)
+    assert (host.host, host.port, host.security) == (
+        settings.MAILCATCHER_HOST,
+        settings.MAILCATCHER_PORT,
+        Security.NONE,
+    )
+    # One tenant on its own SMTP settings, the other inheriting the host's.
+    assert list(
+        SmtpSettings.objects.exclude(tenant=None).values_list("tenant__slug", flat=True)
+    ) == ["globex"]
+    for tenant in Tenant.objects.all():
+        assert tenant.organizations.exists()
+        assert tenant.projects.exists()
+        assert UserGroup.objects.for_tenant(tenant).exists()
+        assert Membership.objects.for_tenant(tenant).filter(role=Role.MEMBER).exists()
+    # Every demo group reaches someone: no group shows the "reaches nobody" warning.
+    assert not [g for g in UserGroup.objects.all() if g.notification_warning]
+
+
+def test_demo_logins_work(db, client):
+    call_command("seed_demo")
+    assert User.objects.get(email=SYSTEM_ADMIN_EMAIL).is_system_admin
+    for email, tenant_slug in [(TENANT_ADMIN_EMAIL, "acme"), (OTHER_TENANT_ADMIN_EMAIL, "globex")]:
+        assert client.login(email=email, password=DEMO_PASSWORD)
+        assert client.get(f"/t/{tenant_slug}/").status_code == 200
+        client.logout()
+    assert client.login(email=SYSTEM_ADMIN_EMAIL, password=DEMO_PASSWORD)
+    assert client.get("/admin/").status_code == 200
