@@ -12,11 +12,6 @@ from apps.mailsettings.services import smtp_settings_update
 TEST_FIELDS = ("test_to", "test_subject", "test_body")
 
 
-def _is_system_admin(request) -> bool:
-    # The admin asks for anonymous visitors too (its login page lists apps).
-    return getattr(request.user, "is_system_admin", False)
-
-
 @admin.register(SmtpSettings)
 class SmtpSettingsAdmin(admin.ModelAdmin):
     """The host's SMTP settings: one row, for system administrators only.
@@ -49,17 +44,8 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(tenant__isnull=True)
 
-    def has_module_permission(self, request):
-        return _is_system_admin(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _is_system_admin(request)
-
-    def has_change_permission(self, request, obj=None):
-        return _is_system_admin(request)
-
     def has_add_permission(self, request):
-        return _is_system_admin(request) and not self.get_queryset(request).exists()
+        return super().has_add_permission(request) and not self.get_queryset(request).exists()
 
     def has_delete_permission(self, request, obj=None):
         return False

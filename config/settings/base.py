@@ -18,7 +18,7 @@ if (BASE_DIR / ".env").is_file():
 VAR_DIR = BASE_DIR / "var"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "apps.core.admin_site.PostmasterAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
