@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 
 from apps.tenancy.models import Role
 from tests.factories import (
@@ -72,6 +73,20 @@ def pytest_collection_modifyitems(config, items):
             raise pytest.UsageError(f"{required_by} is set but {reason}.")
         for item in marked:
             item.add_marker(pytest.mark.skip(reason=f"needs {marker}: {reason}"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """The cache (Redis in CI) outlives a test's rolled-back transaction: start each test clean."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def host_mailer(settings):
+    """Send Django's mail for real, through the host settings (tests default to locmem)."""
+    settings.MAILERS = {"default": {"BACKEND": "apps.mailsettings.backends.HostSettingsBackend"}}
 
 
 @pytest.fixture
