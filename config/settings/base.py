@@ -33,6 +33,9 @@ INSTALLED_APPS = [
     "apps.groups",
     "apps.mailsettings",
     "apps.mailcatcher",
+    "apps.pipelines",
+    "apps.delivery",
+    "apps.preferences",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,136 @@
+"""Events reported by pipelines, and the deliveries they fan out into.
+
+An event is stored in the transaction that accepts it; dispatching it
+resolves its recipients into one `Delivery` per (event, address). A
+delivery moves `queued → sending → sent | failed` (or is `suppressed` at
+once); every try at sending it is a `DeliveryAttempt`, so each outcome can
+be explained.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.core.models import TenantQuerySet
+from apps.pipelines.models import EventType, Level, Pipeline
+from apps.tenancy.models import Project, Tenant
+
+
+class Event(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="events")
+    event_type = models.CharField(max_length=30, choices=EventType.choices)
+    level = models.CharField(max_length=10, choices=Level.choices)
+    run_id = models.CharField("run identifier", max_length=200)
+    run_url = models.URLField("link to the run", max_length=2000)
+    message = models.CharField(max_length=1000, blank=True)
+    stage = models.CharField("stage name", max_length=200, blank=True)
+    # Cleared once older than the idempotency window, so the key may be reused.
+    # Null, not "", for "none": the unique constraint must ignore events without a key.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when its recipients were resolved into deliveries; the sweep finds the rest.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    recipient_count = models.PositiveIntegerField(default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="delivery_event_unique_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="delivery_event_recent"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(dispatched_at__isnull=True),
+                name="delivery_event_undispatched",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_event_type_display()} #{self.run_id}"
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SUPPRESSED = "suppressed", "Suppressed"
+
+
+FINAL_STATUSES = [DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SUPPRESSED]
+
+
+class Delivery(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    address = models.EmailField(max_length=254)
+    # The account behind the address, when there is one.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Why this address gets the event, said in the message's footer.
+    reason = models.CharField(max_length=500)
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+    )
+    # Stable across retries, so a receiver can drop a duplicate.
+    message_id = models.CharField(max_length=255, unique=True)
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+    # When it may be tried (again); null means now.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A worker that claimed it holds it until then; after, it returns to the queue.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_reply = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "address"], name="delivery_unique_address"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-created_at"], name="delivery_log"),
+            models.Index(
+                fields=["tenant", "next_attempt_at"],
+                condition=Q(status__in=["queued", "sending"]),
+                name="delivery_due",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.address} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    attempted_at = models.DateTimeField()
+    # An apps.mailsettings.transport.Outcome.
+    outcome = models.CharField(max_length=40)
+    code = models.PositiveSmallIntegerField(null=True, blank=True)
+    reply = models.CharField(max_length=1000, blank=True)
+    # Which connection carried it: "own" or "host" SMTP settings.
+    via = models.CharField(max_length=20, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+        indexes = [models.Index(fields=["tenant", "delivery"], name="delivery_attempt_delivery")]
+
+    def __str__(self):
+        return f"{self.outcome} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
