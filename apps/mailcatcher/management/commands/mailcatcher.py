@@ -26,9 +26,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, **options):
-        # aiosmtpd logs every SMTP command line; one line per caught message
-        # (ours, from apps.mailcatcher.server) is what a developer wants.
-        logging.getLogger("mail.log").setLevel(logging.WARNING)
+        # aiosmtpd logs every SMTP command line, and a deprecation warning
+        # on every AUTH; one line per caught message (ours, from
+        # apps.mailcatcher.server) is what a developer wants to read.
+        logging.getLogger("mail.log").setLevel(logging.ERROR)
         stopping = threading.Event()
         # Installed before the server starts, so SIGTERM never finds the
         # server up without a clean way down.
