@@ -1,9 +1,10 @@
-"""`make run` (scripts/run) in a terminal: it comes up, runs twice, and Ctrl-C stops it all."""
+"""`make run` (scripts/run): it comes up, runs twice, and Ctrl-C stops all it started."""
 
 import os
-import pty
 import select
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -23,35 +24,41 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _read_until(fd: int, text: str, timeout: float) -> str:
+def _read_until(stream, text: str, timeout: float) -> str:
     output, deadline = "", time.monotonic() + timeout
     while text not in output:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             pytest.fail(f"{text!r} did not appear in time; output so far:\n{output}")
-        if select.select([fd], [], [], remaining)[0]:
-            try:
-                output += os.read(fd, 65536).decode(errors="replace")
-            except OSError:  # the terminal closed: the script ended
+        if select.select([stream], [], [], remaining)[0]:
+            chunk = os.read(stream.fileno(), 65536).decode(errors="replace")
+            if not chunk:
                 pytest.fail(f"the script ended before {text!r}; output:\n{output}")
+            output += chunk
     return output
 
 
 def _run_once(env: dict) -> str:
-    pid, fd = pty.fork()
-    if pid == 0:  # the child, in a new session with the terminal as its own
-        os.chdir(ROOT)
-        os.execvpe("bash", ["bash", "scripts/run"], env)
+    # Its own session, like a terminal's foreground job: Ctrl-C there is SIGINT to the group.
+    process = subprocess.Popen(
+        ["bash", "scripts/run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        output = _read_until(fd, "(signed in as the system administrator)", timeout=120)
+        output = _read_until(process.stdout, "(signed in as the system administrator)", 120)
         assert _listening(int(env["PORT"]))
         assert _listening(int(env["MAILCATCHER_PORT"]))
-        os.write(fd, b"\x03")  # Ctrl-C: the terminal sends SIGINT to the whole foreground group
-        output += _read_until(fd, "Postmaster stopped.", timeout=30)
-        _, status = os.waitpid(pid, 0)
+        os.killpg(process.pid, signal.SIGINT)
+        output += _read_until(process.stdout, "Postmaster stopped.", 30)
+        assert process.wait(timeout=30) == 0
     finally:
-        os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.stdout.close()
     assert not _listening(int(env["PORT"]))
     assert not _listening(int(env["MAILCATCHER_PORT"]))
     return output
