@@ -7,6 +7,7 @@ a cache server never sees a plaintext password.
 
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 
 from apps.mailsettings.models import SmtpSettings
 
@@ -18,6 +19,28 @@ HOST_SETTINGS_CACHE_SECONDS = 300
 def smtp_settings_for(tenant) -> SmtpSettings | None:
     """A tenant's own settings (None for the host's row); None when there is none."""
     return SmtpSettings.objects.filter(tenant=tenant).first()
+
+
+class SmtpSource(models.TextChoices):
+    """Where a tenant's effective SMTP settings come from."""
+
+    OWN = "own", "Your own SMTP server"
+    HOST = "host", "Host settings"
+
+
+def effective_smtp_settings(tenant) -> tuple[SmtpSettings | None, SmtpSource]:
+    """The settings all of a tenant's mail goes through, and where they come from.
+
+    The tenant's own row when it has one; otherwise the host's (None when
+    the host has none yet). A missing tenant row means "inherit the host's".
+    Never show a tenant the host's row: only that the host's server is used.
+    """
+    if tenant is None:
+        raise ValueError("effective_smtp_settings() needs a tenant; use host_smtp_settings().")
+    own = smtp_settings_for(tenant)
+    if own is not None:
+        return own, SmtpSource.OWN
+    return host_smtp_settings(), SmtpSource.HOST
 
 
 def host_smtp_settings() -> SmtpSettings | None:

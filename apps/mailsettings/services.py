@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.audit.services import audit_record, field_changes
@@ -49,3 +50,26 @@ def smtp_settings_update(*, actor, smtp_settings: SmtpSettings, request=None) ->
     if smtp_settings.tenant_id is None:
         transaction.on_commit(host_smtp_settings_forget)
     return smtp_settings
+
+
+@transaction.atomic
+def smtp_settings_delete(*, actor, smtp_settings: SmtpSettings, request=None) -> None:
+    """Delete a tenant's own settings, password included: its mail goes through the host's again.
+
+    Only tenant rows: Django's own mail needs the host's. The audit entry
+    keeps the removed values, the password only as "changed".
+    """
+    if smtp_settings.tenant_id is None:
+        raise ValidationError("The host's SMTP settings cannot be deleted: all mail needs them.")
+    current = SmtpSettings.objects.select_for_update().filter(pk=smtp_settings.pk).first()
+    if current is None:
+        return  # Already deleted, e.g. by a second click: nothing to do or to audit.
+    audit_record(
+        actor=actor,
+        action="smtp_settings.delete",
+        target=current,
+        changes=field_changes(_snapshot(current), {}, secret_fields=SECRET_FIELDS),
+        tenant=current.tenant,
+        request=request,
+    )
+    current.delete()

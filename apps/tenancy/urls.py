@@ -40,4 +40,5 @@ urlpatterns = [
     path("members/<int:pk>/resend/", views.membership_resend, name="membership_resend"),
     path("audit/", views.audit_log, name="audit_log"),
     path("groups/", include("apps.groups.urls")),
+    path("email/", include("apps.mailsettings.urls")),
 ]

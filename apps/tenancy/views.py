@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.forms import SetPasswordForm
 from apps.groups.selectors import user_group_list
+from apps.mailsettings.selectors import effective_smtp_settings
 from apps.tenancy import services
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.forms import InviteForm, NameForm, RoleForm
@@ -47,21 +48,18 @@ def dashboard(request):
     tenant = request.tenant
     groups = list(user_group_list(tenant=tenant)[:DASHBOARD_ROWS])
     summary = tenant_summary(tenant=tenant)
-    group_total = user_group_list(tenant=tenant).count()
     context = {
         "summary": summary,
         "stats": [
             ("Organisations", summary["organizations"]),
             ("Projects", summary["projects"]),
-            ("User groups", group_total),
+            ("User groups", summary["groups"]),
             ("Members", summary["members"]),
         ],
         "organizations": organization_list(tenant=tenant)[:DASHBOARD_ROWS],
         "projects": project_list(tenant=tenant)[:DASHBOARD_ROWS],
         "groups": groups,
-        "group_total": group_total,
-        # The lead's tenant email settings replace this with the effective source.
-        "email_settings_source": "Host settings",
+        "email_settings_source": effective_smtp_settings(tenant)[1],
     }
     return render(request, "tenancy/dashboard.html", context)
 

@@ -16,6 +16,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
 from apps.groups.models import UserGroup, UserGroupMember
+from apps.mailsettings.models import SmtpSettings
 from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
 from tests.factories import (
     MembershipFactory,
@@ -24,6 +25,7 @@ from tests.factories import (
     UserFactory,
     UserGroupFactory,
 )
+from tests.mailsettings.factories import SmtpSettingsFactory, smtp_form_data
 
 ADMIN, MEMBER = Role.TENANT_ADMIN, Role.MEMBER
 
@@ -41,6 +43,7 @@ class World:
     project: Project
     group: UserGroup
     group_member: User
+    smtp_settings: SmtpSettings
 
     @classmethod
     def build(cls, tenant: Tenant) -> "World":
@@ -60,8 +63,10 @@ class World:
         invited = MembershipFactory(tenant=tenant, user=invited_user)
         group = UserGroupFactory(tenant=tenant, organization=organization)
         UserGroupMember.objects.create(tenant=tenant, group=group, user=people["group_member"])
+        smtp_settings = SmtpSettingsFactory(tenant=tenant, host=f"smtp.{key}.example", secret=key)
         return cls(
             tenant=tenant,
+            smtp_settings=smtp_settings,
             invited=invited,
             organization=organization,
             project=project,
@@ -129,6 +134,10 @@ RECIPES: dict[str, Recipe] = {
     "tenancy:groups:member_remove": Recipe(
         ADMIN, lambda w: {"pk": w.group.pk, "user_pk": w.group_member.pk}, post_only=True
     ),
+    "tenancy:mailsettings:edit": Recipe(
+        ADMIN, data=lambda w: smtp_form_data(host=w.smtp_settings.host, from_name="Renamed")
+    ),
+    "tenancy:mailsettings:use_host": Recipe(ADMIN),
 }
 
 
@@ -167,7 +176,16 @@ def test_every_tenant_page_goes_through_tenant_view_with_the_recipe_role(name):
 
 
 def _snapshot() -> dict:
-    models = [Tenant, Organization, Project, Membership, UserGroup, UserGroupMember, User]
+    models = [
+        Tenant,
+        Organization,
+        Project,
+        Membership,
+        UserGroup,
+        UserGroupMember,
+        User,
+        SmtpSettings,
+    ]
     state = {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
     state["AuditEntry"] = AuditEntry.objects.count()
     return state

@@ -7,10 +7,16 @@ from apps.tenancy.selectors import (
     membership_get,
     organization_get,
     project_get,
+    tenant_summary,
     tenant_users,
     tenants_for_user,
 )
-from tests.factories import MembershipFactory, OrganizationFactory, ProjectFactory
+from tests.factories import (
+    MembershipFactory,
+    OrganizationFactory,
+    ProjectFactory,
+    UserGroupFactory,
+)
 
 
 def test_membership_for_request_takes_the_highest_role_in_that_tenant(
@@ -55,3 +61,18 @@ def test_gets_answer_404_for_another_tenants_rows(tenant, other_tenant, project,
         project_get(tenant=tenant, slug=theirs.slug)
     with pytest.raises(Http404):
         membership_get(tenant=tenant, pk=their_membership.pk)
+
+
+def test_tenant_summary_counts_only_the_tenants_rows_in_one_query(
+    tenant, tenant_admin, tenant_member, project, other_tenant_admin, django_assert_num_queries
+):
+    MembershipFactory(
+        tenant=tenant, user=tenant_member, role=Role.ORG_ADMIN, organization=project.organization
+    )
+    UserGroupFactory(tenant=tenant)
+    theirs = OrganizationFactory(tenant=other_tenant_admin.memberships.get().tenant)
+    ProjectFactory(organization=theirs)
+    with django_assert_num_queries(1):
+        summary = tenant_summary(tenant=tenant)
+    # tenant_member holds two roles but counts once.
+    assert summary == {"organizations": 1, "projects": 1, "groups": 1, "members": 2}

@@ -1,0 +1,94 @@
+"""The tenant portal's Email settings page: the host's SMTP form, presets and test email, reused.
+
+A tenant uses the host's settings (no row of its own: inherit) or its own
+SMTP server (one row). Going back to the host's deletes the tenant's row,
+so no unused credential is kept. The host's settings are never shown here,
+only the fact that they are used.
+"""
+
+import copy
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from apps.mailsettings.forms import TEST_BUTTON, SmtpSettingsForm
+from apps.mailsettings.models import SmtpSettings
+from apps.mailsettings.presets import presets_data
+from apps.mailsettings.selectors import SmtpSource, effective_smtp_settings, smtp_settings_for
+from apps.mailsettings.services import smtp_settings_delete, smtp_settings_update
+from apps.tenancy.decorators import tenant_view
+from apps.tenancy.models import Role
+from apps.tenancy.portal import actor, form_submit
+
+
+def _page_url(request) -> str:
+    return reverse("tenancy:mailsettings:edit", args=[request.tenant.slug])
+
+
+@tenant_view(role=Role.TENANT_ADMIN)
+@require_http_methods(["GET", "POST"])
+def tenant_settings(request):
+    """Show the effective settings; set up, change or test the tenant's own server."""
+    tenant = request.tenant
+    effective, source = effective_smtp_settings(tenant)
+    uses_own = source == SmtpSource.OWN
+    # The form writes the typed values onto its instance while validating;
+    # a copy keeps the "in use now" summary showing what is saved.
+    instance = copy.copy(effective) if uses_own else SmtpSettings(tenant=tenant)
+    form = SmtpSettingsForm(request.POST or None, instance=instance)
+    test_result = None
+    if request.method == "POST":
+        if form.testing:
+            test_result = form.send_test_email() if form.is_valid() else None
+        elif form_submit(
+            form, lambda _: smtp_settings_update(smtp_settings=form.instance, **actor(request))
+        ):
+            _show_warnings(request, form)
+            messages.success(
+                request,
+                "Your SMTP settings were saved."
+                if uses_own
+                else f"Mail for {tenant.name} now goes through your own SMTP server.",
+            )
+            return redirect(_page_url(request))
+        _show_warnings(request, form)
+    context = {
+        "form": form,
+        "source": source,
+        "uses_own": uses_own,
+        # Whether the host has settings at all, never what they are.
+        "host_configured": uses_own or effective is not None,
+        "own": effective if uses_own else None,
+        "presets": presets_data(),
+        "test_button": TEST_BUTTON,
+        "test_result": test_result,
+    }
+    return render(request, "mailsettings/tenant_settings.html", context)
+
+
+@tenant_view(role=Role.TENANT_ADMIN)
+@require_http_methods(["GET", "POST"])
+def tenant_use_host_settings(request):
+    """Confirm, then delete the tenant's own settings: its mail goes through the host's again."""
+    tenant = request.tenant
+    own = smtp_settings_for(tenant)
+    if own is None:
+        messages.info(request, f"{tenant.name} already uses the host settings.")
+        return redirect(_page_url(request))
+    if request.method == "POST":
+        smtp_settings_delete(smtp_settings=own, **actor(request))
+        messages.success(
+            request,
+            f"Mail for {tenant.name} now goes through the host settings. "
+            "Your SMTP server settings and password were removed.",
+        )
+        return redirect(_page_url(request))
+    context = {"own": own, "cancel_url": _page_url(request)}
+    return render(request, "mailsettings/tenant_use_host.html", context)
+
+
+def _show_warnings(request, form) -> None:
+    for warning in form.warnings:
+        messages.warning(request, warning)
