@@ -1,0 +1,80 @@
+"""Taking in an event: stored in the transaction that accepts it, dispatched after.
+
+Nothing accepted is lost: if the broker cannot be reached when the
+transaction commits, the event stays undispatched and the periodic sweep
+(`events_sweep`) dispatches it later.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.delivery.models import Event
+from apps.pipelines.models import Pipeline
+
+logger = logging.getLogger(__name__)
+
+# The same idempotency key within this window answers the same event.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+def _dispatch_later(event_id: int) -> None:
+    from apps.delivery.tasks import event_dispatch_task  # tasks import this module
+
+    try:
+        event_dispatch_task.delay(event_id)
+    except Exception:
+        # Typically the broker is down. The event is stored; the sweep dispatches it later.
+        logger.exception("Event %s is stored but not dispatched yet; the sweep will.", event_id)
+
+
+@transaction.atomic
+def event_accept(
+    *,
+    pipeline: Pipeline,
+    event_type: str,
+    level: str,
+    run_id: str,
+    run_url: str,
+    message: str = "",
+    stage: str = "",
+    idempotency_key: str | None = None,
+) -> tuple[Event, bool]:
+    """Store an event and schedule its dispatch; (event, created).
+
+    With an idempotency key seen within the window, the earlier event is
+    answered and nothing is created. Input is validated by the caller (the
+    API's schema); the database constraints are the last word.
+    """
+    key = idempotency_key or None
+    if key is not None:
+        earlier = Event.objects.filter(project_id=pipeline.project_id, idempotency_key=key).first()
+        if earlier is not None:
+            if earlier.created_at >= timezone.now() - IDEMPOTENCY_WINDOW:
+                return earlier, False
+            # Expired: the key is free again.
+            earlier.idempotency_key = None
+            earlier.save(update_fields=["idempotency_key"])
+    try:
+        with transaction.atomic():
+            event = Event.objects.create(
+                tenant_id=pipeline.tenant_id,
+                project_id=pipeline.project_id,
+                pipeline=pipeline,
+                event_type=event_type,
+                level=level,
+                run_id=run_id,
+                run_url=run_url,
+                message=message,
+                stage=stage,
+                idempotency_key=key,
+            )
+    except IntegrityError:
+        if key is None:
+            raise
+        # A concurrent request with the same key was first: answer its event.
+        return Event.objects.get(project_id=pipeline.project_id, idempotency_key=key), False
+    transaction.on_commit(lambda: _dispatch_later(event.pk))
+    return event, True
