@@ -10,4 +10,5 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("apps.tenancy.urls")),
     path("invitations/", include("apps.tenancy.invitation_urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("apps.api.urls")),
 ]

@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "apps.pipelines",
     "apps.delivery",
     "apps.preferences",
+    "apps.api",
+    # Only so the API docs page serves ninja's own copy of Swagger UI, not a CDN's.
+    "ninja",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,48 @@
+"""Reads for the events API, always within the token's tenant and project."""
+
+from django.db.models import Count
+
+from apps.delivery.models import Delivery, DeliveryStatus, Event
+from apps.pipelines.models import Pipeline, ProjectApiToken
+
+
+def api_pipeline_get(*, token: ProjectApiToken, slug: str) -> Pipeline | None:
+    return (
+        Pipeline.objects.for_tenant(token.tenant)
+        .filter(project_id=token.project_id, slug=slug)
+        .first()
+    )
+
+
+def api_event_get(*, token: ProjectApiToken, event_id: int) -> Event | None:
+    return (
+        Event.objects.for_tenant(token.tenant)
+        .filter(project_id=token.project_id, pk=event_id)
+        .select_related("pipeline")
+        .first()
+    )
+
+
+def event_delivery_counts(*, event: Event) -> dict[str, int]:
+    """The event's deliveries by status (every status present, zeros included) and in total."""
+    counts = dict.fromkeys(DeliveryStatus.values, 0)
+    rows = (
+        Delivery.objects.for_tenant(event.tenant_id)
+        .filter(event=event)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts.update(rows)
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def event_deliveries_page(*, event: Event, limit: int, offset: int) -> list[Delivery]:
+    deliveries = (
+        Delivery.objects.for_tenant(event.tenant_id)
+        .filter(event=event)
+        .order_by("id")
+        .only("address", "status", "attempt_count", "last_code", "last_reply", "finished_at")
+    )
+    return list(deliveries[offset : offset + limit])
