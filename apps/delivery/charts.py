@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from apps.delivery.selectors import DayCount
 
-WIDTH, HEIGHT = 560, 180
+# About the card's width on a laptop, so the text is drawn near its own size.
+WIDTH, HEIGHT = 1000, 200
 # Room for the scale on the left and the day labels below.
-LEFT, BOTTOM, TOP = 32, 22, 8
-BAR_GAP = 2
+LEFT, BOTTOM, TOP = 40, 26, 10
+BAR_GAP = 3
 
 
 @dataclass(frozen=True)

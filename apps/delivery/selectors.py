@@ -17,6 +17,8 @@ from apps.pipelines.models import Pipeline
 from apps.tenancy.models import Tenant
 
 CHART_DAYS = 14
+# The parts of an event's progress bar; what is queued or sending is the empty rest.
+PROGRESS_PARTS = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SUPPRESSED)
 
 
 def _day_start(day: date) -> datetime:
@@ -137,7 +139,7 @@ class EventProgress:
             "dispatched": self.dispatched,
             "running": self.running,
             "summary": self.summary,
-            "percent": {s: self.percent(counts[s]) for s in ("sent", "failed", "suppressed")},
+            "percent": {s.value: self.percent(counts[s]) for s in PROGRESS_PARTS},
         }
 
 

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.delivery.forms import DeliveryFilterForm
 from apps.delivery.models import DeliveryStatus, Event
 from apps.delivery.selectors import (
+    PROGRESS_PARTS,
     delivery_get,
     delivery_list,
     event_deliveries,
@@ -75,10 +76,8 @@ def event_detail(request, pk: int):
         "progress": progress,
         "page": page,
         "status": status,
-        # The bar's parts; what is still queued or sending is the empty rest.
         "progress_parts": [
-            (s.value, s.label, progress.percent(getattr(progress, s.value)))
-            for s in (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SUPPRESSED)
+            (s.value, s.label, progress.percent(getattr(progress, s.value))) for s in PROGRESS_PARTS
         ],
         "status_tabs": [
             ("", "All", progress.total),
@@ -102,14 +101,8 @@ def event_progress_view(request, pk: int):
 def delivery_resend_view(request, pk: int):
     delivery = delivery_get(tenant=request.tenant, pk=pk)
     back = _back(request, _event_url(request, delivery.event))
-    if delivery.status != DeliveryStatus.FAILED:
-        messages.error(
-            request,
-            f"Only failed deliveries can be sent again; the one to {delivery.address} "
-            f"is {delivery.get_status_display().lower()}.",
-        )
-        return redirect(back)
     try:
+        # The service refuses anything but a failed delivery, in words.
         _resend(delivery, request)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))

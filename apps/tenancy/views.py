@@ -12,6 +12,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.forms import SetPasswordForm
+from apps.delivery.charts import daily_chart
+from apps.delivery.selectors import delivery_daily_counts
 from apps.groups.selectors import user_group_list
 from apps.mailsettings.selectors import effective_smtp_settings
 from apps.tenancy import services
@@ -60,6 +62,7 @@ def dashboard(request):
         "projects": project_list(tenant=tenant)[:DASHBOARD_ROWS],
         "groups": groups,
         "email_settings_source": effective_smtp_settings(tenant)[1],
+        "delivery_chart": daily_chart(delivery_daily_counts(tenant=tenant)),
     }
     return render(request, "tenancy/dashboard.html", context)
 
