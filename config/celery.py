@@ -4,6 +4,28 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
+# How often the delivery engine's sweep runs: it dispatches events accepted
+# while the broker was down and re-queues deliveries that are due or whose
+# worker died.
+SWEEP_SECONDS = 30
+
 app = Celery("postmaster")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.beat_schedule = {
+    "delivery-sweep": {
+        "task": "apps.delivery.tasks.events_sweep_task",
+        "schedule": SWEEP_SECONDS,
+        # A sweep that waited longer than this is replaced by the next one.
+        "options": {"expires": SWEEP_SECONDS},
+    }
+}
+# Publishing retries briefly: with the broker down, accepting an event
+# (which queues its dispatch) must not hang; the event is stored and the
+# sweep dispatches it later.
+app.conf.task_publish_retry_policy = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 app.autodiscover_tasks()

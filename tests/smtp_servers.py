@@ -13,12 +13,18 @@ a login is required unless AUTH is offered without STARTTLS), `auth_over_plain`
 `reject` ("mail", "rcpt" or "data": a 5xx there).
 `silent_server()` accepts TCP but never says a word; `hang_up_server()`
 closes every connection at once; `closed_port()` has nothing listening.
+`sink_server(Sink(...))` answers each message as a script says (accept, a
+reply like "451 ...", drop the connection, stall) and counts what it
+accepted by Message-ID: for the delivery engine's reliability tests.
 """
 
+import asyncio
+import re
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -237,3 +243,79 @@ def closed_port() -> int:
     """A port nothing listens on (it was free a moment ago)."""
     with socket.create_server((HOST, 0)) as probe:
         return probe.getsockname()[1]
+
+
+# What a `Sink` script may answer to a message's DATA, besides an SMTP reply like "451 ...".
+ACCEPT = "accept"
+DROP = "drop"  # close the connection without answering
+STALL = "stall"  # say nothing for `stall_seconds`, then close the connection
+MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+def message_id(content: bytes) -> str:
+    found = MESSAGE_ID.search(content.split(b"\r\n\r\n", 1)[0])
+    return found.group(1).decode() if found else ""
+
+
+@dataclass
+class Sink:
+    """An aiosmtpd handler scripted per message.
+
+    `script(number, content)` says how to answer the DATA of the n-th message
+    (from 0): ACCEPT, DROP, STALL or an SMTP reply. `refuse` maps addresses
+    to the reply their RCPT gets. `delay` slows every answer to DATA.
+    """
+
+    script: Callable[[int, bytes], str] = lambda number, content: ACCEPT
+    refuse: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    stall_seconds: float = 2.0
+    # Every DATA received, whatever the answer; and the accepted ones.
+    offered: list[bytes] = field(default_factory=list)
+    accepted: list[bytes] = field(default_factory=list)
+    connections: int = 0
+
+    @property
+    def accepted_ids(self) -> Counter:
+        """How many times each Message-ID was accepted."""
+        return Counter(message_id(content) for content in self.accepted)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address.lower() in self.refuse:
+            return self.refuse[address.lower()]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        content = envelope.original_content
+        number = len(self.offered)
+        self.offered.append(content)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        answer = self.script(number, content)
+        if answer == STALL:
+            await asyncio.sleep(self.stall_seconds)
+        if answer in (DROP, STALL):
+            server.transport.abort()
+            # aiosmtpd writes a reply anyway; the connection is gone, nobody reads it.
+            return "421 4.4.2 Connection dropped"
+        if answer == ACCEPT:
+            self.accepted.append(content)
+            return QUEUED_REPLY
+        return answer
+
+
+@contextmanager
+def sink_server(sink: Sink) -> Iterator[SmtpServer]:
+    """A plain (no TLS, no login) SMTP server answering as `sink` says."""
+    controller = _Controller(sink, hostname=HOST, port=0, server_hostname="sink.test")
+    controller.start()
+    try:
+        yield SmtpServer(HOST, controller.port, "none", sink)
+    finally:
+        controller.stop()

@@ -5,29 +5,22 @@ transaction commits, the event stays undispatched and the periodic sweep
 (`events_sweep`) dispatches it later.
 """
 
-import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.delivery.models import Event
+from apps.delivery.scheduling import task_delay
 from apps.pipelines.models import Pipeline
-
-logger = logging.getLogger(__name__)
 
 # The same idempotency key within this window answers the same event.
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 def _dispatch_later(event_id: int) -> None:
-    from apps.delivery.tasks import event_dispatch_task  # tasks import this module
-
-    try:
-        event_dispatch_task.delay(event_id)
-    except Exception:
-        # Typically the broker is down. The event is stored; the sweep dispatches it later.
-        logger.exception("Event %s is stored but not dispatched yet; the sweep will.", event_id)
+    # If the broker is down, task_delay logs it; the sweep dispatches the event later.
+    task_delay("event_dispatch_task", event_id)
 
 
 @transaction.atomic

@@ -10,6 +10,7 @@ be explained.
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.core.models import TenantQuerySet
 from apps.pipelines.models import EventType, Level, Pipeline
@@ -85,10 +86,14 @@ class Delivery(models.Model):
     # Stable across retries, so a receiver can drop a duplicate.
     message_id = models.CharField(max_length=255, unique=True)
     attempt_count = models.PositiveSmallIntegerField(default=0)
+    # When it entered the queue (created, or resent): retries stop DELIVERY_MAX_AGE after.
+    queued_at = models.DateTimeField(default=timezone.now)
     # When it may be tried (again); null means now.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # A worker that claimed it holds it until then; after, it returns to the queue.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Which claim holds it, so only that worker records its outcome.
+    lease_token = models.CharField(max_length=32, blank=True)
     last_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_reply = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

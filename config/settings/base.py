@@ -120,6 +120,28 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 
+# The delivery engine (apps.delivery). Seconds unless said otherwise.
+# A delivery that keeps failing temporarily (4xx, disconnects, timeouts) is
+# retried with exponential backoff, from DELIVERY_RETRY_DELAY up to
+# DELIVERY_RETRY_MAX_DELAY, until it is DELIVERY_MAX_AGE old; then it fails.
+DELIVERY_MAX_AGE = env.int("DELIVERY_MAX_AGE", default=24 * 60 * 60)
+DELIVERY_RETRY_DELAY = env.float("DELIVERY_RETRY_DELAY", default=60)
+DELIVERY_RETRY_MAX_DELAY = env.float("DELIVERY_RETRY_MAX_DELAY", default=60 * 60)
+# Messages claimed at once and sent over one SMTP connection.
+DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=200)
+# How long a worker holds the deliveries it claimed; a crashed worker's
+# return to the queue after it.
+DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=300)
+# The longest a worker waits for an SMTP server during delivery, whatever
+# the settings' own timeout (None: the settings' timeout).
+DELIVERY_SMTP_TIMEOUT = env.float("DELIVERY_SMTP_TIMEOUT", default=None)
+# Messages per minute per SMTP host name (lower case); a host not named
+# here is unlimited. Microsoft 365 accepts 30 a minute per mailbox. Add
+# more as DELIVERY_RATE_LIMITS=smtp.example.com=120,other.example.com=60.
+DELIVERY_RATE_LIMITS = {"smtp.office365.com": 30} | env.dict(
+    "DELIVERY_RATE_LIMITS", cast={"value": int}, default={}
+)
+
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # The local mail catcher (`manage.py mailcatcher`) and its pages.

@@ -1,0 +1,591 @@
+"""The delivery engine's writes: dispatching events, sending, resending, testing a rule.
+
+An event is dispatched once: its recipients become one `Delivery` each.
+Workers then claim due deliveries under a lease (two workers never hold the
+same one; a crashed worker's return to the queue when its lease runs out),
+send each claimed batch over one SMTP connection through the tenant's
+effective settings, and record every attempt the moment it is known, so a
+crash re-sends at most the message that was in flight, under the same
+Message-ID. Temporary failures are retried with exponential backoff and
+jitter until DELIVERY_MAX_AGE; permanent ones (5xx) fail at once.
+"""
+
+import contextlib
+import logging
+import random
+import secrets
+import smtplib
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail.utils import DNS_NAME
+from django.db import connection, transaction
+from django.db.models import Subquery, prefetch_related_objects
+from django.utils import timezone
+from django.utils.encoding import punycode
+
+from apps.audit.services import audit_record
+from apps.delivery.messages import MessageBuilder
+from apps.delivery.models import (
+    FINAL_STATUSES,
+    Delivery,
+    DeliveryStatus,
+    Event,
+)
+from apps.delivery.queue import deliveries_due_q
+from apps.delivery.ratelimit import next_window, rate_reserve, rate_return
+from apps.delivery.resolution import Recipient, event_recipients, recipients_of, rules_expand
+from apps.delivery.scheduling import task_delay
+from apps.delivery.sending import ConnectError, Connection, ReconnectsExhaustedError
+from apps.mailsettings.models import SmtpSettings
+from apps.mailsettings.selectors import effective_smtp_settings
+from apps.mailsettings.transport import Classification, Outcome, classify, describe
+from apps.pipelines.models import EventType, Level, NotificationRule, Pipeline
+from apps.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+# Undispatched events younger than this are left to their own dispatch task.
+SWEEP_GRACE = timedelta(seconds=10)
+# Events the sweep queues at once; the next sweep takes the rest.
+SWEEP_EVENTS = 1000
+NOT_CONFIGURED = "No SMTP settings: neither the tenant nor the host has set up outgoing mail."
+# Errors sending one message can raise (ValueError: an address SMTP cannot carry).
+SEND_ERRORS = (smtplib.SMTPException, OSError, ValueError)
+
+
+# Dispatch ---------------------------------------------------------------------------------
+
+
+def _message_id_domain(tenant: Tenant) -> str:
+    smtp_settings, _ = effective_smtp_settings(tenant)
+    if smtp_settings is None:
+        return DNS_NAME.get_fqdn()
+    return punycode(smtp_settings.from_email.rpartition("@")[2])
+
+
+def new_message_id(domain: str, prefix: str) -> str:
+    """A unique Message-ID, made before the delivery is stored and kept for every retry."""
+    return f"<{prefix}.{secrets.token_hex(10)}@{domain}>"
+
+
+def event_dispatch(*, event_id: int) -> int | None:
+    """Turn an event's recipients into deliveries, once; schedule their sending.
+
+    How many deliveries were created (suppressed ones included), or None
+    when there was nothing to do: already dispatched, or its tenant is
+    disabled (the event then waits; the sweep dispatches it once enabled).
+    """
+    with transaction.atomic():
+        event = (
+            Event.objects.select_for_update(of=("self",))
+            .select_related("tenant", "project", "pipeline")
+            .filter(pk=event_id)
+            .first()
+        )
+        if event is None or event.dispatched_at is not None or not event.tenant.is_active:
+            return None
+        recipients = event_recipients(event)
+        now = timezone.now()
+        domain = _message_id_domain(event.tenant)
+        Delivery.objects.bulk_create(
+            [_delivery(event, recipient, domain, now) for recipient in recipients],
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
+        event.dispatched_at = now
+        event.recipient_count = len(recipients)
+        event.save(update_fields=["dispatched_at", "recipient_count"])
+        if any(not recipient.not_sent for recipient in recipients):
+            tenant_id = event.tenant_id
+            transaction.on_commit(lambda: task_delay("deliveries_send_task", tenant_id))
+    return len(recipients)
+
+
+def _delivery(event: Event, recipient: Recipient, domain: str, now: datetime) -> Delivery:
+    suppressed = bool(recipient.not_sent)
+    return Delivery(
+        tenant_id=event.tenant_id,
+        event=event,
+        address=recipient.address,
+        user_id=recipient.user_id,
+        reason=recipient.reason[:500],
+        message_id=new_message_id(domain, str(event.pk)),
+        status=DeliveryStatus.SUPPRESSED if suppressed else DeliveryStatus.QUEUED,
+        last_reply=recipient.not_sent,
+        finished_at=now if suppressed else None,
+        queued_at=now,
+    )
+
+
+# Sending ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SendReport:
+    """What one `deliveries_send` call did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    # Claimed but not tried (the lease ran short, the server kept hanging up): queued again.
+    released: int = 0
+    # Due but over the SMTP host's rate limit: moved to the next minute.
+    deferred: int = 0
+
+
+def deliveries_send(*, tenant_id: int, limit: int | None = None) -> SendReport:
+    """Claim up to `limit` of the tenant's due deliveries and send them over one connection."""
+    report = SendReport()
+    tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+    if tenant is None:
+        return report  # A disabled tenant's mail waits until it is enabled.
+    smtp_settings, source = effective_smtp_settings(tenant)
+    host = smtp_settings.host if smtp_settings is not None else ""
+    now = timezone.now()
+    wanted = limit or settings.DELIVERY_BATCH_SIZE
+    granted = rate_reserve(host, wanted, now=now)
+    if granted == 0:
+        report.deferred = _defer(tenant_id, now)
+        return report
+    token, batch = _claim(tenant_id, granted, now)
+    rate_return(host, granted - len(batch), now=now)
+    report.claimed = len(batch)
+    if batch:
+        _Batch(batch, token, smtp_settings, source, report).send()
+    return report
+
+
+def _claim(tenant_id: int, limit: int, now: datetime) -> tuple[str, list[Delivery]]:
+    """Lease up to `limit` due deliveries to this worker; (lease token, them in order).
+
+    PostgreSQL: UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED), so
+    concurrent workers claim different rows without waiting. SQLite runs one
+    writer at a time, so the same single UPDATE is atomic there.
+    """
+    token = uuid.uuid4().hex
+    due = Delivery.objects.filter(deliveries_due_q(now), tenant_id=tenant_id).order_by("pk")
+    if connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True)
+    with transaction.atomic():
+        Delivery.objects.filter(pk__in=Subquery(due.values("pk")[:limit])).update(
+            status=DeliveryStatus.SENDING,
+            lease_token=token,
+            lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
+        )
+    batch = (
+        Delivery.objects.filter(
+            tenant_id=tenant_id, status=DeliveryStatus.SENDING, lease_token=token
+        )
+        .select_related("event__pipeline", "event__project")
+        .order_by("pk")
+    )
+    return token, list(batch)
+
+
+def _defer(tenant_id: int, now: datetime) -> int:
+    """Move the tenant's due deliveries to the next rate-limit window."""
+    return Delivery.objects.filter(
+        deliveries_due_q(now), tenant_id=tenant_id, status=DeliveryStatus.QUEUED
+    ).update(next_attempt_at=next_window(now))
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next try after `attempts` tries: exponential, with jitter."""
+    ceiling = min(
+        settings.DELIVERY_RETRY_MAX_DELAY, settings.DELIVERY_RETRY_DELAY * 2 ** (attempts - 1)
+    )
+    # Jitter spreads out the retries of a batch that failed together.
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 (not for security)
+
+
+class _Batch:
+    """A claimed batch on its way out, recording each outcome as soon as it is known."""
+
+    def __init__(
+        self,
+        batch: list[Delivery],
+        token: str,
+        smtp_settings: SmtpSettings | None,
+        via: str,
+        report: SendReport,
+    ):
+        self.batch, self.token, self.smtp_settings, self.via = batch, token, smtp_settings, via
+        self.report = report
+        self.password = ""
+
+    def send(self) -> None:
+        if self.smtp_settings is None:
+            for delivery in self.batch:
+                self._failed(delivery, Classification(Outcome.OTHER, True, detail=NOT_CONFIGURED))
+            return
+        # Stop before the lease runs out: past it another worker may take these.
+        stop_at = time.monotonic() + settings.DELIVERY_LEASE_SECONDS * 0.8
+        builder = MessageBuilder(self.smtp_settings)
+        with _fast_commits(), Connection(self.smtp_settings) as conn:
+            self.password = conn.backend.password
+            for index, delivery in enumerate(self.batch):
+                if time.monotonic() > stop_at:
+                    self._release(self.batch[index:])
+                    return
+                try:
+                    reply = conn.send(delivery.address, builder.message_bytes(delivery))
+                except ReconnectsExhaustedError:
+                    self._release(self.batch[index:])
+                    return
+                except ConnectError as error:
+                    # Nothing more goes over this server now: each is retried later.
+                    for rest in self.batch[index:]:
+                        self._failed(rest, classify(error.error), connecting=True)
+                    return
+                except SEND_ERRORS as error:
+                    self._failed(delivery, classify(error))
+                else:
+                    status, code = DeliveryStatus.SENT, reply.code
+                    self._record(delivery, status, Outcome.SENT, code, str(reply))
+                    self.report.sent += 1
+
+    def _failed(self, delivery: Delivery, found: Classification, *, connecting=False) -> None:
+        """Fail at once (5xx), or retry later until the delivery is too old.
+
+        A connection that cannot be opened is always retried: the settings
+        may be fixed meanwhile.
+        """
+        now = timezone.now()
+        words = self._words(found)
+        code = found.reply.code if found.reply else None
+        give_up_at = delivery.queued_at + timedelta(seconds=settings.DELIVERY_MAX_AGE)
+        if not found.transient and not connecting:
+            self._record(delivery, DeliveryStatus.FAILED, found.outcome, code, words)
+            self.report.failed += 1
+        elif now >= give_up_at:
+            words = f"Gave up after retrying for {_age(settings.DELIVERY_MAX_AGE)}. Last: {words}"
+            self._record(delivery, DeliveryStatus.FAILED, found.outcome, code, words)
+            self.report.failed += 1
+        else:
+            wait = timedelta(seconds=retry_delay(delivery.attempt_count + 1))
+            retry_at = min(now + wait, give_up_at)
+            self._record(delivery, DeliveryStatus.QUEUED, found.outcome, code, words, retry_at)
+            self.report.retrying += 1
+
+    def _words(self, found: Classification) -> str:
+        """The server's reply, or what happened in plain words (never the password)."""
+        if found.reply is not None:
+            return str(describe(found, self.smtp_settings, password=self.password).reply)
+        if found.outcome is Outcome.OTHER or self.smtp_settings is None:
+            return found.detail or "Unexpected error."
+        return describe(found, self.smtp_settings, password=self.password).message
+
+    def _record(self, delivery, status, outcome, code, reply, retry_at=None) -> None:
+        _attempt_record(
+            delivery,
+            self.token,
+            status=status,
+            outcome=outcome,
+            code=code,
+            reply=reply,
+            retry_at=retry_at,
+            via=self.via,
+        )
+
+    def _release(self, rest: list[Delivery]) -> None:
+        self.report.released += Delivery.objects.filter(
+            pk__in=[d.pk for d in rest], lease_token=self.token
+        ).update(status=DeliveryStatus.QUEUED, lease_token="", lease_expires_at=None)
+
+
+def _age(seconds: int) -> str:
+    if seconds and seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+@contextlib.contextmanager
+def _fast_commits():
+    """On PostgreSQL, don't wait for the disk at each outcome's commit.
+
+    An outcome is still committed (visible to every worker, so a crashed
+    worker's sent messages are not sent again); only a crash of PostgreSQL
+    itself could lose the last fraction of a second of them.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+_UPDATE = (
+    "UPDATE delivery_delivery SET status = %s, attempt_count = attempt_count + 1, "
+    "last_code = %s, last_reply = %s, next_attempt_at = %s, finished_at = %s, "
+    "lease_expires_at = NULL, lease_token = '' WHERE id = %s AND lease_token = %s"
+)
+_INSERT = (
+    "INSERT INTO delivery_deliveryattempt "
+    "(tenant_id, delivery_id, attempted_at, outcome, code, reply, via) "
+)
+# One statement, so one round trip per message on PostgreSQL.
+_RECORD_PG = "".join(
+    (
+        "WITH d AS (",
+        _UPDATE,
+        " RETURNING id, tenant_id) ",
+        _INSERT,
+        "SELECT tenant_id, id, %s, %s, %s, %s, %s FROM d",
+    )
+)
+
+
+def _attempt_record(
+    delivery: Delivery,
+    token: str,
+    *,
+    status: str,
+    outcome: str,
+    code: int | None,
+    reply: str,
+    retry_at: datetime | None,
+    via: str,
+) -> None:
+    """Record one attempt and the delivery's new state, committed at once.
+
+    Only while this worker's lease holds (`token`). Raw SQL: it runs once
+    per message, and the ORM would take several round trips.
+    """
+    ops = connection.ops
+    now = timezone.now()
+    finished = now if status in FINAL_STATUSES else None
+    reply = reply[:1000]
+    update = [
+        status,
+        code,
+        reply,
+        ops.adapt_datetimefield_value(retry_at),
+        ops.adapt_datetimefield_value(finished),
+        delivery.pk,
+        token,
+    ]
+    attempt = [ops.adapt_datetimefield_value(now), str(outcome), code, reply, via]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_RECORD_PG, update + attempt)
+            return
+        with transaction.atomic():
+            cursor.execute(_UPDATE, update)
+            if cursor.rowcount:
+                values = "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                cursor.execute(_INSERT + values, [delivery.tenant_id, delivery.pk, *attempt])
+
+
+# The sweep --------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    events: list[int] = field(default_factory=list)
+    tenants: list[int] = field(default_factory=list)
+
+
+def events_sweep(*, older_than: timedelta = SWEEP_GRACE) -> SweepReport:
+    """Queue what was missed: undispatched events, tenants with due or abandoned deliveries.
+
+    Run periodically (Celery beat). Nothing is lost when the broker was down
+    when an event was accepted, or a worker died holding deliveries.
+    """
+    now = timezone.now()
+    events = Event.objects.filter(
+        dispatched_at__isnull=True, created_at__lte=now - older_than, tenant__is_active=True
+    ).order_by("created_at")
+    report = SweepReport(
+        events=list(events.values_list("pk", flat=True)[:SWEEP_EVENTS]),
+        tenants=list(
+            Delivery.objects.filter(deliveries_due_q(now), tenant__is_active=True)
+            .order_by()
+            .values_list("tenant_id", flat=True)
+            .distinct()
+        ),
+    )
+    for event_id in report.events:
+        task_delay("event_dispatch_task", event_id)
+    for tenant_id in report.tenants:
+        task_delay("deliveries_send_task", tenant_id)
+    return report
+
+
+# People's actions -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def delivery_resend(*, delivery: Delivery, actor, request=None) -> Delivery:
+    """Queue a failed delivery again (same Message-ID), with a fresh DELIVERY_MAX_AGE."""
+    locked = Delivery.objects.select_for_update().select_related("tenant").get(pk=delivery.pk)
+    if locked.status != DeliveryStatus.FAILED:
+        raise ValidationError(
+            f"Only failed deliveries can be sent again; the one to {locked.address} "
+            f"is {locked.get_status_display().lower()}."
+        )
+    locked.status = DeliveryStatus.QUEUED
+    locked.queued_at = timezone.now()
+    locked.next_attempt_at = locked.finished_at = locked.lease_expires_at = None
+    locked.save(
+        update_fields=["status", "queued_at", "next_attempt_at", "finished_at", "lease_expires_at"]
+    )
+    audit_record(
+        actor=actor,
+        action="delivery.resent",
+        target=locked,
+        changes={"status": [DeliveryStatus.FAILED.label, DeliveryStatus.QUEUED.label]},
+        tenant=locked.tenant,
+        request=request,
+    )
+    tenant_id = locked.tenant_id
+    transaction.on_commit(lambda: task_delay("deliveries_send_task", tenant_id))
+    return locked
+
+
+# What a sample of each event type is like.
+SAMPLE_LEVELS = {
+    EventType.PIPELINE_SUCCEEDED: Level.SUCCESS,
+    EventType.STAGE_SUCCEEDED: Level.SUCCESS,
+    EventType.PIPELINE_STARTED: Level.SUCCESS,
+    EventType.STAGE_STARTED: Level.SUCCESS,
+    EventType.PIPELINE_PAUSED: Level.WARNING,
+    EventType.APPROVAL_REQUESTED: Level.WARNING,
+}
+
+
+@dataclass(frozen=True)
+class AddressResult:
+    address: str
+    sent: bool
+    # What happened, in plain words.
+    message: str
+
+
+@dataclass(frozen=True)
+class RuleTestResult:
+    message: str
+    hint: str = ""
+    addresses: list[AddressResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.addresses) and all(result.sent for result in self.addresses)
+
+
+def _sample_event(rule: NotificationRule) -> Event:
+    pipeline = rule.pipeline or rule.project.pipelines.first()
+    if pipeline is None:
+        pipeline = Pipeline(
+            tenant_id=rule.tenant_id, project=rule.project, name="Sample pipeline", slug="sample"
+        )
+    event_type = rule.event_types[0] if rule.event_types else EventType.PIPELINE_FAILED
+    return Event(
+        tenant_id=rule.tenant_id,
+        project=rule.project,
+        pipeline=pipeline,
+        event_type=event_type,
+        level=SAMPLE_LEVELS.get(event_type, Level.ERROR),
+        run_id="test-run",
+        run_url="https://ci.example.com/runs/test-run",
+        message=f"A test of the notification rule “{rule.name}”: no pipeline really ran.",
+        stage="Sample stage" if event_type.startswith("stage_") else "",
+        created_at=timezone.now(),
+    )
+
+
+def rule_test_send(*, rule: NotificationRule, actor, request=None) -> RuleTestResult:
+    """Send a sample event through the rule to its real recipients now, and say what happened.
+
+    Nothing is stored but the audit entry: the sample is no pipeline's event.
+    Suppressed addresses and people who turned these notifications off are
+    listed, not mailed.
+    """
+    event = _sample_event(rule)
+    prefetch_related_objects([rule], "groups")
+    recipients = recipients_of(rules_expand(rules=[rule], event=event), event, keep_opted_out=True)
+    smtp_settings, _ = effective_smtp_settings(rule.tenant)
+    if not recipients:
+        result = RuleTestResult(
+            "Nothing was sent: this rule has no recipients.",
+            "Add an email address, or a group with an email/alias address or “all members”.",
+        )
+    elif smtp_settings is None:
+        result = RuleTestResult(
+            f"Nothing was sent. {NOT_CONFIGURED}",
+            "Set up the tenant's email settings, or ask the host's administrator to.",
+        )
+    else:
+        result = _test_send(event, recipients, smtp_settings)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="notification_rule.test_sent",
+            target=rule,
+            changes={
+                "sent": sum(r.sent for r in result.addresses),
+                "not sent": sum(not r.sent for r in result.addresses),
+            },
+            tenant=rule.tenant,
+            request=request,
+        )
+    return result
+
+
+def _test_send(
+    event: Event, recipients: list[Recipient], smtp_settings: SmtpSettings
+) -> RuleTestResult:
+    builder = MessageBuilder(smtp_settings, test=True)
+    domain = punycode(smtp_settings.from_email.rpartition("@")[2])
+    results, hint = [], ""
+    with Connection(smtp_settings) as conn:
+        password = conn.backend.password
+        for recipient in recipients:
+            if recipient.not_sent or hint:
+                results.append(AddressResult(recipient.address, False, recipient.not_sent or hint))
+                continue
+            delivery = Delivery(
+                event=event,
+                address=recipient.address,
+                reason=recipient.reason,
+                message_id=new_message_id(domain, "test"),
+            )
+            try:
+                reply = conn.send(recipient.address, builder.message_bytes(delivery))
+            except ReconnectsExhaustedError:
+                hint = "Not sent: the server kept closing the connection. Try again later."
+                results.append(AddressResult(recipient.address, False, hint))
+            except ConnectError as error:
+                words = describe(classify(error.error), smtp_settings, password=password)
+                hint = f"Not sent: {words.message} {words.hint}"
+                results.append(AddressResult(recipient.address, False, hint))
+            except SEND_ERRORS as error:
+                found = classify(error)
+                words = describe(found, smtp_settings, to=recipient.address, password=password)
+                said = f" The server answered: {words.reply}" if words.reply else ""
+                results.append(AddressResult(recipient.address, False, words.message + said))
+            else:
+                results.append(
+                    AddressResult(
+                        recipient.address, True, f"Sent: {smtp_settings.host} answered “{reply}”."
+                    )
+                )
+    sent = sum(result.sent for result in results)
+    if sent == len(results) == 1:
+        message = "The test was sent."
+    elif sent == len(results):
+        message = f"The test was sent to all {sent} recipients."
+    else:
+        message = f"The test was sent to {sent} of {len(results)} recipients."
+    return RuleTestResult(message, addresses=results)
