@@ -1,6 +1,8 @@
 """Helpers for browser tests: how Chromium is launched, how a person signs in."""
 
-from playwright.sync_api import Page, expect
+import re
+
+from playwright.sync_api import Locator, Page, expect
 
 from tests.factories import TEST_PASSWORD
 
@@ -23,3 +25,8 @@ def login(page: Page, user, password: str = TEST_PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def field(scope: Page | Locator, label: str) -> Locator:
+    """The form field labelled `label`, in the admin ("To:") and in the portal ("Name*") alike."""
+    return scope.get_by_label(re.compile(rf"^\s*{re.escape(label)}\s*[:*]?\s*$"))

@@ -65,7 +65,9 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server, request):
-    context = browser.new_context(base_url=live_server.url)
+    # Reduced motion turns off Bootstrap's smooth scrolling, which made every
+    # click below the fold wait for the animation (~0.4 s each).
+    context = browser.new_context(base_url=live_server.url, reduced_motion="reduce")
     context.set_default_timeout(5_000)
     page = context.new_page()
     yield page
