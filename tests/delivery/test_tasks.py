@@ -1,0 +1,198 @@
+"""The Celery side, run eagerly: accept → dispatch → send, the sweep, rollbacks, re-scheduling.
+
+The same flow with a real broker and real workers is in test_workers.py.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from apps.delivery import tasks
+from apps.delivery.intake import event_accept
+from apps.delivery.models import Delivery, DeliveryStatus, Event
+from apps.delivery.services import event_dispatch, events_sweep
+from apps.pipelines.models import EventType, Level
+from apps.tenancy.models import Tenant
+from config.celery import app
+from tests.delivery.engine import make_event
+from tests.factories import NotificationRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def eager():
+    """Tasks run inline, as without a broker (even when the suite runs with one)."""
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def rule(deploy_prod):
+    return NotificationRuleFactory(
+        pipeline=deploy_prod, addresses=["ann@x.example", "bob@x.example"]
+    )
+
+
+def accept(pipeline, **fields):
+    fields = {
+        "event_type": EventType.PIPELINE_FAILED,
+        "level": Level.ERROR,
+        "run_id": "4711",
+        "run_url": "https://ci.example.com/runs/4711",
+        **fields,
+    }
+    return event_accept(pipeline=pipeline, **fields)[0]
+
+
+def accept_then_fail(pipeline, **fields):
+    with transaction.atomic():
+        accept(pipeline, **fields)
+        raise RuntimeError("the caller's transaction fails after accepting")
+
+
+def test_an_accepted_event_is_dispatched_and_sent_after_commit(
+    deploy_prod, rule, mail_server, sink, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        event = accept(deploy_prod)
+        assert sink.offered == []  # nothing before the commit
+
+    event.refresh_from_db()
+    assert event.dispatched_at is not None
+    assert set(event.deliveries.values_list("status", flat=True)) == {DeliveryStatus.SENT}
+    assert len(sink.accepted) == 2
+
+
+def test_an_event_whose_transaction_rolls_back_sends_nothing(
+    deploy_prod, rule, mail_server, sink, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+    ):
+        accept_then_fail(deploy_prod)
+
+    assert callbacks == []
+    assert not Event.objects.exists()
+    assert events_sweep(older_than=timedelta(0)).events == []
+    assert sink.offered == []
+
+
+def test_with_the_broker_down_the_event_is_kept_and_the_sweep_sends_it(
+    deploy_prod, rule, mail_server, sink, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broker_down(*args):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with monkeypatch.context() as m:
+        m.setattr(tasks.event_dispatch_task, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            event = accept(deploy_prod)
+
+    event.refresh_from_db()
+    assert event.dispatched_at is None
+    assert events_sweep().events == []  # too young: its own dispatch may still come
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = events_sweep(older_than=timedelta(0))
+
+    assert report.events == [event.pk]
+    event.refresh_from_db()
+    assert event.dispatched_at is not None
+    assert len(sink.accepted) == 2
+
+
+def test_the_sweep_skips_disabled_tenants_and_kicks_due_deliveries(
+    tenant, other_tenant, deploy_prod, rule, mail_server, sink
+):
+    waiting = make_event(deploy_prod)
+    Event.objects.filter(pk=waiting.pk).update(created_at=timezone.now() - timedelta(minutes=1))
+    Tenant.objects.filter(pk=tenant.pk).update(is_active=False)
+    assert events_sweep() == type(events_sweep())()  # nothing for a disabled tenant
+
+    Tenant.objects.filter(pk=tenant.pk).update(is_active=True)
+    dispatched = make_event(deploy_prod, run_id="4712")
+    event_dispatch(event_id=dispatched.pk)  # its send task "was lost"
+    report = events_sweep()
+
+    assert report.events == [waiting.pk]
+    assert report.tenants == [tenant.pk]
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 4
+    assert len(sink.accepted) == 4
+
+
+def test_a_send_task_works_through_every_batch(settings, deploy_prod, mail_server, sink):
+    settings.DELIVERY_BATCH_SIZE = 2
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=[f"p{n}@x.example" for n in range(5)])
+    event_dispatch(event_id=make_event(deploy_prod).pk)
+
+    tasks.deliveries_send_task(deploy_prod.tenant_id)
+
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 5
+    assert sink.connections == 3  # one connection per batch
+
+
+@pytest.fixture
+def scheduled(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        tasks.deliveries_send_task, "apply_async", lambda args, countdown: calls.append(countdown)
+    )
+    return calls
+
+
+def _retry_in(event, seconds):
+    event_dispatch(event_id=event.pk)
+    event.deliveries.update(next_attempt_at=timezone.now() + timedelta(seconds=seconds))
+
+
+def test_with_a_broker_a_send_task_comes_back_for_the_next_retry_once(deploy_prod, rule, scheduled):
+    app.conf.task_always_eager = False
+    _retry_in(make_event(deploy_prod), 10)
+
+    tasks._send_again_when_due(deploy_prod.tenant_id)
+    tasks._send_again_when_due(deploy_prod.tenant_id)  # another task finishing: not twice
+
+    assert len(scheduled) == 1
+    assert 8 < scheduled[0] <= 10
+
+
+def test_retries_after_the_next_sweep_are_left_to_the_sweep(deploy_prod, rule, scheduled):
+    _retry_in(make_event(deploy_prod), 600)
+
+    tasks._send_again_when_due(deploy_prod.tenant_id)
+
+    assert scheduled == []
+
+
+def test_run_eagerly_a_send_task_never_schedules_itself(
+    settings, deploy_prod, rule, mail_server, sink, scheduled
+):
+    settings.DELIVERY_RETRY_DELAY = 5
+    sink.script = lambda number, content: "451 4.7.1 Try again later"
+    event_dispatch(event_id=make_event(deploy_prod).pk)
+
+    tasks.deliveries_send_task(deploy_prod.tenant_id)
+
+    assert scheduled == []
+    assert len(sink.offered) == 2  # one try each; the retries wait for their time
+
+
+@pytest.mark.django_db(transaction=True)
+def test_really_committed_or_rolled_back(deploy_prod, rule, mail_server, sink):
+    """Without the test's own transaction around it: the real commit and rollback."""
+    with pytest.raises(RuntimeError):
+        accept_then_fail(deploy_prod, run_id="rolled-back")
+    assert sink.offered == []
+
+    accept(deploy_prod, run_id="committed")
+
+    assert list(Event.objects.values_list("run_id", flat=True)) == ["committed"]
+    assert len(sink.accepted) == 2
+    assert events_sweep(older_than=timedelta(0)).events == []
