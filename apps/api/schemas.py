@@ -160,6 +160,14 @@ class EventOut(Schema):
     dispatched_at: datetime | None = Field(
         description="When its recipients were worked out; null until then."
     )
+    summary: str = Field(
+        description="How far delivery has come, in words.",
+        examples=["812 of 1,000 sent, 3 failed, 185 to go"],
+    )
+    running: bool = Field(
+        description="True while recipients are still being worked out or deliveries are "
+        "waiting or being sent; false once every delivery has its outcome."
+    )
     counts: DeliveryCounts = Field(description="The deliveries by status.")
     deliveries: DeliveriesPage = Field(description="One page of deliveries (`limit`, `offset`).")
 

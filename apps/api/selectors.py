@@ -1,8 +1,6 @@
 """Reads for the events API, always within the token's tenant and project."""
 
-from django.db.models import Count
-
-from apps.delivery.models import Delivery, DeliveryStatus, Event
+from apps.delivery.models import Delivery, Event
 from apps.pipelines.models import Pipeline, ProjectApiToken
 
 
@@ -21,21 +19,6 @@ def api_event_get(*, token: ProjectApiToken, event_id: int) -> Event | None:
         .select_related("pipeline")
         .first()
     )
-
-
-def event_delivery_counts(*, event: Event) -> dict[str, int]:
-    """The event's deliveries by status (every status present, zeros included) and in total."""
-    counts = dict.fromkeys(DeliveryStatus.values, 0)
-    rows = (
-        Delivery.objects.for_tenant(event.tenant_id)
-        .filter(event=event)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    counts.update(rows)
-    counts["total"] = sum(counts.values())
-    return counts
 
 
 def event_deliveries_page(*, event: Event, limit: int, offset: int) -> list[Delivery]:

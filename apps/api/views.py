@@ -4,6 +4,7 @@ Mounted at /api/v1/. Every answer is JSON; errors are `{"detail": ...}`, and
 invalid input (422) also lists each wrong field with what is wrong with it.
 """
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Path, Query, Status
@@ -11,14 +12,10 @@ from ninja.errors import HttpError, ValidationError
 
 from apps.api import schemas
 from apps.api.auth import REALM, ProjectTokenAuth, TokenRejectedError
-from apps.api.selectors import (
-    api_event_get,
-    api_pipeline_get,
-    event_deliveries_page,
-    event_delivery_counts,
-)
+from apps.api.selectors import api_event_get, api_pipeline_get, event_deliveries_page
 from apps.delivery.intake import event_accept
 from apps.delivery.models import DeliveryStatus
+from apps.delivery.selectors import event_progress
 
 DESCRIPTION = """
 Report what your pipelines do; Postmaster emails the people who should know.
@@ -116,6 +113,12 @@ def _token_rejected(request: HttpRequest, exc: TokenRejectedError) -> HttpRespon
     return response
 
 
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    detail = "The request body is too large: an event takes a few kilobytes at most."
+    return api.create_response(request, {"detail": detail}, status=413)
+
+
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400:
@@ -132,7 +135,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 @api.post(
     "/events",
-    response={202: schemas.EventAccepted, **ERRORS},
+    response={202: schemas.EventAccepted, 413: schemas.ErrorOut, **ERRORS},
     url_name="event_create",
     operation_id="event_create",
     summary="Post an event",
@@ -180,6 +183,7 @@ def event_detail(
     event = api_event_get(token=token, event_id=event_id)
     if event is None:
         raise HttpError(404, f"No event {event_id} in project “{token.project.name}”.")
+    progress = event_progress(tenant=token.tenant, event=event)
     deliveries = event_deliveries_page(event=event, limit=limit, offset=offset)
     return {
         "id": event.pk,
@@ -192,7 +196,9 @@ def event_detail(
         "stage": event.stage,
         "created_at": event.created_at,
         "dispatched_at": event.dispatched_at,
-        "counts": event_delivery_counts(event=event),
+        "summary": progress.summary,
+        "running": progress.running,
+        "counts": {key: getattr(progress, key) for key in schemas.DeliveryCounts.model_fields},
         "deliveries": {
             "limit": limit,
             "offset": offset,

@@ -11,8 +11,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_event_with_each_deliverys_status(api, pipeline):
-    event = make_event(pipeline, event_type=EventType.STAGE_FAILED, stage="migrate", message="Boom")
     sent_at = timezone.now()
+    event = make_event(
+        pipeline,
+        event_type=EventType.STAGE_FAILED,
+        stage="migrate",
+        message="Boom",
+        dispatched_at=sent_at,
+    )
     sent, failed, queued = make_deliveries(event, 3)
     Delivery.objects.filter(pk=sent.pk).update(
         status=DeliveryStatus.SENT,
@@ -41,7 +47,10 @@ def test_event_with_each_deliverys_status(api, pipeline):
         "level": "error",
         "stage": "migrate",
     }
-    assert (body["run_id"], body["message"], body["dispatched_at"]) == ("4711", "Boom", None)
+    assert (body["run_id"], body["message"]) == ("4711", "Boom")
+    assert body["dispatched_at"] is not None
+    assert body["summary"] == "1 of 3 sent, 1 failed, 1 to go"
+    assert body["running"] is True
     assert body["counts"] == {
         "total": 3,
         "queued": 1,
@@ -85,6 +94,7 @@ def test_an_event_without_deliveries_yet(api, pipeline):
 
     assert body["counts"]["total"] == 0
     assert body["deliveries"]["items"] == []
+    assert (body["summary"], body["running"]) == ("Finding the recipients…", True)
 
 
 @pytest.mark.parametrize("event_id", [999_999, 2**63 - 1])

@@ -217,3 +217,15 @@ def test_lone_surrogates_are_refused_not_stored(api, pipeline):
         "field": "message",
         "message": "message must be valid Unicode text.",
     }
+
+
+def test_an_oversized_body_is_413_not_a_server_error(api, pipeline):
+    body = json.dumps(event_body(message="x" * 3_000_000))
+
+    response = api.post(EVENTS_URL, body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": "The request body is too large: an event takes a few kilobytes at most."
+    }
+    assert not Event.objects.exists()
