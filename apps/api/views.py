@@ -11,7 +11,7 @@ from ninja import NinjaAPI, Path, Query, Status
 from ninja.errors import HttpError, ValidationError
 
 from apps.api import schemas
-from apps.api.auth import REALM, ProjectTokenAuth, TokenRejectedError
+from apps.api.auth import ProjectTokenAuth, TokenRejectedError
 from apps.api.selectors import api_event_get, api_pipeline_get, event_deliveries_page
 from apps.delivery.intake import event_accept
 from apps.delivery.models import DeliveryStatus
@@ -127,10 +127,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
             request,
             [("body", "is not valid JSON: send a JSON object with Content-Type: application/json")],
         )
-    response = api.create_response(request, {"detail": exc.message}, status=exc.status_code)
-    if exc.status_code == 401:
-        response["WWW-Authenticate"] = REALM
-    return response
+    return api.create_response(request, {"detail": exc.message}, status=exc.status_code)
 
 
 @api.post(
