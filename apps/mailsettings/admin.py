@@ -25,7 +25,18 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["preset"]}),
         ("Server", {"fields": ["name", "host", "port", "security", "timeout"]}),
-        ("Login", {"fields": ["username", "new_password", "clear_password", "smtp_domain"]}),
+        (
+            "Login",
+            {
+                "fields": [
+                    "username",
+                    "new_password",
+                    "password_tested",
+                    "clear_password",
+                    "smtp_domain",
+                ]
+            },
+        ),
         ("Sender", {"fields": ["from_email", "from_name"]}),
         (
             "Test email",
@@ -59,6 +70,16 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
             return redirect("admin:mailsettings_smtpsettings_add")
         return redirect("admin:mailsettings_smtpsettings_change", row.pk)
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and obj.password:
+            return fieldsets
+        # Nothing stored, nothing to clear.
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "clear_password"]})
+            for name, options in fieldsets
+        ]
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = {
             **(extra_context or {}),
@@ -83,7 +104,10 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
         form_class = self.get_form(
             request, obj, change=obj is not None, fields=flatten_fieldsets(fieldsets)
         )
-        form = form_class(request.POST, instance=obj)
+        # The form gets its own copy: validating puts the typed, unsaved values on
+        # its instance, and the page's title and breadcrumbs name the stored row.
+        form_row = self.get_object(request, unquote(object_id)) if object_id else None
+        form = form_class(request.POST, instance=form_row)
         result = form.send_test_email() if form.is_valid() else None
         self._show_warnings(request, form)
         admin_form = helpers.AdminForm(form, list(fieldsets), {}, model_admin=self)

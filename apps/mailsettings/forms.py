@@ -34,6 +34,13 @@ SECURITY_DOWNGRADED = (
     "enter it again to confirm, or tick “Clear the stored password”."
 )
 BOTH_PASSWORD_ACTIONS = "Either type a new password or tick “Clear the stored password”, not both."
+USERNAME_WITHOUT_PASSWORD = (
+    "Enter the SMTP password for this username, or leave the username blank "
+    "if the server needs no login."
+)
+TESTED_PASSWORD_NOT_KEPT = (
+    "Type the password again to save it: the one you tested is never sent back to your browser."
+)
 # Changing these sends the login to another server or account, so a stored
 # password is not reused without being typed again.
 SERVER_FIELDS = ("host", "port", "username")
@@ -57,6 +64,9 @@ class SmtpSettingsForm(forms.ModelForm):
         validators=[validate_single_line],
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
+    # Set on the form shown after a test email sent with a newly typed password,
+    # so a Save that follows cannot quietly keep the old one (or none).
+    password_tested = forms.BooleanField(required=False, widget=forms.HiddenInput)
     clear_password = forms.BooleanField(
         label="Clear the stored password",
         required=False,
@@ -93,6 +103,7 @@ class SmtpSettingsForm(forms.ModelForm):
             "timeout",
             "username",
             "new_password",
+            "password_tested",
             "clear_password",
             "smtp_domain",
             "from_email",
@@ -127,6 +138,10 @@ class SmtpSettingsForm(forms.ModelForm):
             if self.has_stored_password
             else "Leave blank if the server needs no login."
         )
+        if self.testing and self.data.get(self.add_prefix("new_password")):
+            self.data = self.data.copy()
+            self.data[self.add_prefix("password_tested")] = "True"
+            self.fields["new_password"].help_text = TESTED_PASSWORD_NOT_KEPT
         self.warnings: list[str] = []
         # The timeout's default is a callable only to read settings; no need
         # for Django's hidden "initial-timeout" twin field.
@@ -189,6 +204,8 @@ class SmtpSettingsForm(forms.ModelForm):
         clear = cleaned.get("clear_password", False)
         if new_password and clear:
             self.add_error("clear_password", BOTH_PASSWORD_ACTIONS)
+        elif cleaned.get("password_tested") and not new_password and not self.testing:
+            self.add_error("new_password", TESTED_PASSWORD_NOT_KEPT)
         elif self.has_stored_password and not new_password and not clear:
             if any(self._changed(name) for name in SERVER_FIELDS):
                 self.add_error("new_password", SERVER_MOVED)
@@ -199,6 +216,9 @@ class SmtpSettingsForm(forms.ModelForm):
         elif new_password:
             self.instance.password = Secret(new_password)
         has_password = bool(new_password) or (self.has_stored_password and not clear)
+        missing = cleaned.get("username") and not has_password and not self.testing
+        if missing and "new_password" not in self.errors:
+            self.add_error("new_password", USERNAME_WITHOUT_PASSWORD)
         self.warnings = self._warnings(cleaned, has_password)
         return cleaned
 

@@ -159,13 +159,14 @@ class TestSave:
     def test_clearing_the_password_is_audited_as_changed(self, admin_client):
         row = SmtpSettingsFactory(username="ann", secret="Pw-Keep")
 
+        # A server that needs no login any more: no username, no password.
         admin_client.post(
-            change_url(row), post_data(username="ann", clear_password="on", _save="Save")
+            change_url(row), post_data(username="", clear_password="on", _save="Save")
         )
 
         row.refresh_from_db()
         assert row.password is None
-        assert AuditEntry.objects.get().changes == {"password": "changed"}
+        assert AuditEntry.objects.get().changes == {"password": "changed", "username": ["ann", ""]}
 
     def test_a_changed_server_without_the_password_is_not_saved(self, admin_client):
         row = SmtpSettingsFactory(username="ann", secret="Pw-Keep")
@@ -220,7 +221,9 @@ class TestPage:
         assert f'name="{TEST_BUTTON}"' in text
         assert 'value="Send test email"' in text
         assert 'name="test_to"' in text
-        assert "Clear the stored password" in text
+        assert "Clear the stored password" not in text  # nothing stored yet
+        stored = SmtpSettingsFactory(username="ann", secret="Pw-Keep")
+        assert "Clear the stored password" in admin_client.get(change_url(stored)).text
         # Save comes first, so Enter in any field saves.
         assert text.index('name="_save"') < text.index(f'name="{TEST_BUTTON}"')
 

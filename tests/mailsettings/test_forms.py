@@ -7,6 +7,8 @@ from apps.mailsettings.forms import (
     SECURITY_DOWNGRADED,
     SERVER_MOVED,
     TEST_BUTTON,
+    TESTED_PASSWORD_NOT_KEPT,
+    USERNAME_WITHOUT_PASSWORD,
     SmtpSettingsForm,
 )
 from apps.mailsettings.models import PORT_ERROR, TIMEOUT_ERROR, Security
@@ -27,6 +29,9 @@ def form_data(**overrides) -> dict:
 
 
 def bound(instance=None, testing=None, **overrides) -> SmtpSettingsForm:
+    if instance is None or not instance.password:
+        # Nothing stored: a login needs its password typed.
+        overrides.setdefault("new_password", "typed-Pa55")
     return SmtpSettingsForm(form_data(**overrides), instance=instance, testing=testing)
 
 
@@ -244,7 +249,7 @@ class TestWriteOnlyPassword:
         assert form.instance.password == Secret("new-pw")
 
     def test_clear_removes_it(self):
-        form = bound(instance=stored_row(), clear_password="on")
+        form = bound(instance=stored_row(), username="", clear_password="on")
 
         assert form.is_valid()
         assert form.instance.password is None
@@ -275,7 +280,9 @@ class TestWriteOnlyPassword:
         assert form.is_valid()
 
     def test_changing_server_and_clearing_is_fine(self):
-        form = bound(instance=stored_row(), host="smtp.other.example", clear_password="on")
+        form = bound(
+            instance=stored_row(), host="smtp.other.example", username="", clear_password="on"
+        )
 
         assert form.is_valid()
         assert form.instance.password is None
@@ -336,3 +343,42 @@ class TestWriteOnlyPassword:
         assert new.greetings == 0
         assert new.auth_mechanisms == []
         assert old.greetings == 0
+
+
+class TestPasswordAfterATestEmail:
+    """The password typed for a test is never sent back, so a Save that follows must not
+    quietly store the login without it, nor keep the old one."""
+
+    def test_a_username_without_any_password_is_refused(self):
+        form = bound(new_password="")
+
+        assert not form.is_valid()
+        assert form.errors["new_password"] == [USERNAME_WITHOUT_PASSWORD]
+
+    def test_testing_without_a_password_is_allowed(self):
+        form = bound(new_password="", testing=True, test_to="to@example.com")
+
+        assert form.is_valid()
+
+    def test_the_form_shown_after_a_test_marks_the_typed_password_as_tested(self):
+        form = bound(testing=True, test_to="to@example.com", new_password="tested-Pa55")
+
+        assert form.is_valid()
+        assert 'name="password_tested" value="True"' in str(form["password_tested"])
+        assert "tested-Pa55" not in str(form["new_password"])
+        assert form.fields["new_password"].help_text == TESTED_PASSWORD_NOT_KEPT
+
+    @pytest.mark.parametrize("stored_secret", ["", STORED])
+    def test_saving_after_a_test_needs_the_password_typed_again(self, stored_secret):
+        row = stored_row(secret=stored_secret)
+
+        form = bound(instance=row, new_password="", password_tested="True")
+
+        assert not form.is_valid()
+        assert form.errors["new_password"] == [TESTED_PASSWORD_NOT_KEPT]
+
+    def test_saving_after_a_test_with_the_password_typed_again_works(self):
+        form = bound(instance=stored_row(), new_password="tested-Pa55", password_tested="True")
+
+        assert form.is_valid()
+        assert form.smtp_password == "tested-Pa55"
