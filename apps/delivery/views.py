@@ -27,6 +27,7 @@ from apps.delivery.selectors import (
     event_get,
     event_progress,
 )
+from apps.delivery.services import delivery_resend
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.models import Role
 from apps.tenancy.portal import actor, paginate
@@ -43,13 +44,6 @@ def _back(request, default: str) -> str:
         url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
     return url if url and allowed else default
-
-
-def _resend(delivery, request) -> None:
-    # Imported here: the engine's services module is the one place a delivery changes state.
-    from apps.delivery.services import delivery_resend
-
-    delivery_resend(delivery=delivery, **actor(request))
 
 
 @tenant_view(role=Role.TENANT_ADMIN)
@@ -103,7 +97,7 @@ def delivery_resend_view(request, pk: int):
     back = _back(request, _event_url(request, delivery.event))
     try:
         # The service refuses anything but a failed delivery, in words.
-        _resend(delivery, request)
+        delivery_resend(delivery=delivery, **actor(request))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -125,7 +119,7 @@ def event_resend_failed_view(request, pk: int):
         # All or none: a refusal half-way leaves every delivery as it was.
         with transaction.atomic():
             for delivery in failed:
-                _resend(delivery, request)
+                delivery_resend(delivery=delivery, **actor(request))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

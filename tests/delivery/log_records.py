@@ -5,35 +5,24 @@ from datetime import datetime
 from django.utils import timezone
 
 from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
-from apps.pipelines.models import EventType, Level, Pipeline
+from apps.pipelines.models import Pipeline
 from apps.tenancy.models import Tenant
+from tests.delivery import engine
 from tests.factories import ProjectFactory
 
 
 def make_pipeline(tenant: Tenant, *, name: str = "Deploy prod", project: str = "Payments"):
+    """A pipeline in a project of its own, "Payments / Deploy prod" by default."""
     project_row = ProjectFactory(
         organization__tenant=tenant, name=project, slug=f"{tenant.slug}-{project.lower()}"
     )
-    return Pipeline.objects.create(
-        tenant=tenant, project=project_row, name=name, slug=name.lower().replace(" ", "-")
-    )
+    return engine.make_pipeline(project_row, name, name.lower().replace(" ", "-"))
 
 
 def make_event(pipeline: Pipeline, *, dispatched: bool = True, **fields) -> Event:
-    fields = {
-        "event_type": EventType.PIPELINE_FAILED,
-        "level": Level.ERROR,
-        "run_id": "4711",
-        "run_url": "https://ci.example.com/payments/deploy-prod/runs/4711",
-        "message": "Migration 0042 failed.",
-        **fields,
-    }
-    return Event.objects.create(
-        tenant=pipeline.tenant,
-        project=pipeline.project,
-        pipeline=pipeline,
-        dispatched_at=timezone.now() if dispatched else None,
-        **fields,
+    """An event whose recipients were found (unless told), as the log usually sees one."""
+    return engine.make_event(
+        pipeline, dispatched_at=timezone.now() if dispatched else None, **fields
     )
 
 

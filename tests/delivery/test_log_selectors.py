@@ -25,13 +25,9 @@ SENT, FAILED, QUEUED = DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatu
 
 
 @pytest.fixture
-def pipeline(tenant):
-    return make_pipeline(tenant)
-
-
-@pytest.fixture
-def event(pipeline):
-    return make_event(pipeline)
+def event(deploy_prod):
+    """Payments / Deploy prod failed (the pipeline comes from tests/delivery/conftest.py)."""
+    return make_event(deploy_prod)
 
 
 @pytest.fixture
@@ -59,7 +55,7 @@ def test_the_log_is_newest_first_and_holds_only_the_tenants_deliveries(tenant, e
     ]
 
 
-def test_filter_by_status_pipeline_and_event(tenant, pipeline, event, theirs):
+def test_filter_by_status_pipeline_and_event(tenant, deploy_prod, event, theirs):
     make_deliveries(event, SENT, 2, prefix="sent")
     make_deliveries(event, FAILED, 1, prefix="failed")
     other_pipeline = make_pipeline(tenant, name="Nightly", project="Website")
@@ -70,7 +66,7 @@ def test_filter_by_status_pipeline_and_event(tenant, pipeline, event, theirs):
     assert set(_addresses(delivery_list(tenant=tenant, pipeline=other_pipeline))) == {
         "nightly0@example.com"
     }
-    assert len(delivery_list(tenant=tenant, pipeline=pipeline)) == 3
+    assert len(delivery_list(tenant=tenant, pipeline=deploy_prod)) == 3
     assert len(delivery_list(tenant=tenant, event_id=event.pk, status=SENT)) == 2
     # The other tenant's event number finds nothing here, however it is asked.
     assert not delivery_list(tenant=tenant, event_id=theirs.pk).exists()
@@ -163,8 +159,8 @@ def test_progress_is_finished_when_nothing_is_queued_or_sending(tenant, event):
     assert progress.summary == "4 of 4 sent"
 
 
-def test_progress_runs_until_the_recipients_are_found(tenant, pipeline):
-    event = make_event(pipeline, dispatched=False)
+def test_progress_runs_until_the_recipients_are_found(tenant, deploy_prod):
+    event = make_event(deploy_prod, dispatched=False)
 
     progress = event_progress(tenant=tenant, event=event)
 

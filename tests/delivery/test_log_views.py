@@ -23,13 +23,9 @@ MAX_QUERIES = 8
 
 
 @pytest.fixture
-def pipeline(tenant):
-    return make_pipeline(tenant)
-
-
-@pytest.fixture
-def event(pipeline):
-    return make_event(pipeline)
+def event(deploy_prod):
+    """Payments / Deploy prod failed (the pipeline comes from tests/delivery/conftest.py)."""
+    return make_event(deploy_prod)
 
 
 @pytest.fixture
@@ -107,15 +103,15 @@ def test_filters_narrow_the_log(portal, tenant, event, query, expected):
     assert set(shown(portal.get(url("log", tenant, **query)))) == expected
 
 
-def test_filter_by_pipeline_event_and_dates(portal, tenant, pipeline, event):
+def test_filter_by_pipeline_event_and_dates(portal, tenant, deploy_prod, event):
     make_deliveries(event, SENT, 1, prefix="ours")
-    older = make_event(pipeline, run_id="4710")
+    older = make_event(deploy_prod, run_id="4710")
     make_deliveries(older, SENT, 1, prefix="older", created_at=timezone.now() - timedelta(days=3))
     nightly = make_event(make_pipeline(tenant, name="Nightly", project="Website"))
     make_deliveries(nightly, SENT, 1, prefix="nightly")
     today = timezone.localdate()
 
-    assert set(shown(portal.get(url("log", tenant, pipeline=pipeline.pk)))) == {
+    assert set(shown(portal.get(url("log", tenant, pipeline=deploy_prod.pk)))) == {
         "ours0@example.com",
         "older0@example.com",
     }
@@ -176,8 +172,8 @@ def test_an_empty_log_says_where_deliveries_come_from(portal, tenant):
 # The event page ----------------------------------------------------------------------
 
 
-def test_the_event_page_shows_the_event_its_progress_and_each_attempt(portal, tenant, pipeline):
-    event = make_event(pipeline, stage="migrate", message="Migration 0042 failed.")
+def test_the_event_page_shows_the_event_its_progress_and_each_attempt(portal, tenant, deploy_prod):
+    event = make_event(deploy_prod, stage="migrate", message="Migration 0042 failed.")
     refused = make_deliveries(event, FAILED, 1, prefix="refused")
     make_attempts(
         refused,
