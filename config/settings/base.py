@@ -119,6 +119,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
+# Where tasks are queued: lets several installations (or test runs) share one broker.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
 # The delivery engine (apps.delivery). Seconds unless said otherwise.
 # A delivery that keeps failing temporarily (4xx, disconnects, timeouts) is

@@ -1,0 +1,111 @@
+"""With real workers on PostgreSQL and Redis: a killed worker, a stopped broker, two workers.
+
+Run with DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis); skipped
+elsewhere, never in CI (see tests/conftest.py).
+"""
+
+import signal
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+
+from apps.delivery.intake import event_accept
+from apps.delivery.models import Delivery, DeliveryStatus, Event
+from apps.delivery.services import events_sweep
+from apps.mailsettings.selectors import host_smtp_settings_forget
+from apps.pipelines.models import EventType, Level
+from tests.delivery.workers import publishing, queue_delete, wait_until, worker
+from tests.factories import NotificationRuleFactory
+from tests.smtp_servers import closed_port
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+SENT = DeliveryStatus.SENT
+
+
+@pytest.fixture
+def queue():
+    """This test's own queue on the real broker."""
+    name = f"postmaster-test-{uuid.uuid4().hex[:12]}"
+    with publishing(broker_url=settings.CELERY_BROKER_URL, queue=name):
+        yield name
+        queue_delete(name)
+
+
+@pytest.fixture
+def shared_mail_server(mail_server):
+    # The workers read the host settings through the shared cache: no stale "none" there.
+    host_smtp_settings_forget()
+    return mail_server
+
+
+def accept(pipeline, run_id: str) -> Event:
+    event, _ = event_accept(
+        pipeline=pipeline,
+        event_type=EventType.PIPELINE_FAILED,
+        level=Level.ERROR,
+        run_id=run_id,
+        run_url=f"https://ci.example.com/runs/{run_id}",
+    )
+    return event
+
+
+def all_sent() -> bool:
+    return not Delivery.objects.exclude(status=SENT).exists()
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(
+    deploy_prod, shared_mail_server, sink, queue, tmp_path
+):
+    sink.delay = 0.01  # a server slow enough to kill the worker in the middle of a batch
+    NotificationRuleFactory(
+        pipeline=deploy_prod, addresses=[f"person{n}@x.example" for n in range(150)]
+    )
+    engine = {"DELIVERY_LEASE_SECONDS": "2", "DELIVERY_BATCH_SIZE": "25"}
+
+    with worker(queue=queue, log=tmp_path / "first.log", **engine) as first:
+        accept(deploy_prod, "4711")
+        wait_until(lambda: len(sink.accepted) >= 40, timeout=60)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    stranded = Delivery.objects.exclude(status=SENT).count()
+    assert stranded > 0
+    assert Delivery.objects.filter(status=DeliveryStatus.SENDING).exists()  # its claimed batch
+
+    # A new worker; the sweep (Celery beat in production) returns the lapsed lease's deliveries.
+    with worker(queue=queue, log=tmp_path / "second.log", **engine):
+        wait_until(all_sent, timeout=60, every=0.5, then=events_sweep)
+
+    accepted = sink.accepted_ids
+    assert set(accepted) == set(Delivery.objects.values_list("message_id", flat=True))
+    # At most the message in flight when the worker died came twice, with the same Message-ID.
+    assert sorted(accepted.values())[-2:] in ([1, 1], [1, 2])
+    assert Delivery.objects.count() == 150
+
+
+def test_events_accepted_while_the_broker_is_down_are_all_delivered(
+    deploy_prod, shared_mail_server, sink, queue, tmp_path
+):
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=["ann@x.example", "bob@x.example"])
+
+    with publishing(broker_url=f"redis://127.0.0.1:{closed_port()}/0", queue=queue):
+        for n in range(100):
+            accept(deploy_prod, f"run-{n}")
+
+    assert Event.objects.count() == 100
+    assert not Event.objects.filter(dispatched_at__isnull=False).exists()
+
+    # The broker is back: two workers share the work (never the same delivery).
+    with (
+        worker(queue=queue, log=tmp_path / "a.log"),
+        worker(queue=queue, log=tmp_path / "b.log"),
+    ):
+        assert events_sweep(older_than=timedelta(0)).events  # what beat runs every 30 s
+        wait_until(
+            lambda: Delivery.objects.filter(status=SENT).count() == 200, timeout=90, every=0.5
+        )
+
+    assert not Event.objects.filter(dispatched_at__isnull=True).exists()
+    assert sink.accepted_ids == {d.message_id: 1 for d in Delivery.objects.all()}
