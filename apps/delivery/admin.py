@@ -5,6 +5,8 @@ and a resend belongs to the tenant's admins in their portal.
 """
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.delivery.models import Delivery, DeliveryAttempt, Event
 
@@ -44,7 +46,7 @@ class EventAdmin(ReadOnlyAdmin):
         "event_type",
         "level",
         "run_id",
-        "recipient_count",
+        "deliveries_link",
         "dispatched_at",
     ]
     list_filter = ["tenant", "event_type", "level", ("created_at", admin.DateFieldListFilter)]
@@ -52,6 +54,13 @@ class EventAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["tenant", "project", "pipeline"]
     show_full_result_count = False
+
+    @admin.display(description="Recipients", ordering="recipient_count")
+    def deliveries_link(self, event):
+        url = reverse("admin:delivery_delivery_changelist")
+        return format_html(
+            '<a href="{}?event__id__exact={}">{}</a>', url, event.pk, event.recipient_count
+        )
 
 
 @admin.register(Delivery)

@@ -66,6 +66,24 @@ def test_events_search_by_run_and_filter_by_tenant(admin_client, deliveries, ten
     assert [e.run_id for e in by_tenant.result_list] == ["ours-4711"]
 
 
+def test_an_event_links_to_its_deliveries(admin_client, deliveries):
+    event = deliveries.event
+    event.recipient_count = 3
+    event.save(update_fields=["recipient_count"])
+    changelist = reverse("admin:delivery_delivery_changelist")
+
+    events = admin_client.get(reverse("admin:delivery_event_changelist")).content.decode()
+    link = f"{changelist}?event__id__exact={event.pk}"
+    response = admin_client.get(link)
+
+    assert f'<a href="{link}">3</a>' in events
+    assert sorted(_rows(response)) == [
+        "acme0@example.com",
+        "acme1@example.com",
+        "refused0@example.com",
+    ]
+
+
 def test_a_delivery_shows_its_attempts_read_only(admin_client, deliveries):
     page = admin_client.get(reverse("admin:delivery_delivery_change", args=[deliveries.pk]))
 
