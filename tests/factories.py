@@ -3,6 +3,14 @@ from factory.django import DjangoModelFactory
 
 from apps.accounts.models import User
 from apps.groups.models import UserGroup
+from apps.pipelines.models import (
+    EventType,
+    NotificationRule,
+    NotificationRuleGroup,
+    Pipeline,
+    ProjectApiToken,
+    token_hash,
+)
 from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
 
 TEST_PASSWORD = "correct horse battery staple"
@@ -78,3 +86,53 @@ class UserGroupFactory(DjangoModelFactory):
     alias_addresses = factory.LazyAttribute(
         lambda g: [f"{g.name.lower().replace(' ', '-')}@example.com"]
     )
+
+
+class PipelineFactory(DjangoModelFactory):
+    class Meta:
+        model = Pipeline
+
+    project = factory.SubFactory(ProjectFactory)
+    tenant = factory.SelfAttribute("project.tenant")
+    name = factory.Sequence(lambda n: f"Pipeline {n}")
+    slug = factory.Sequence(lambda n: f"pipeline-{n}")
+
+
+class NotificationRuleFactory(DjangoModelFactory):
+    """A rule on a pipeline; pass pipeline=None and project= for one on a whole project.
+
+    `groups=[...]` links user groups.
+    """
+
+    class Meta:
+        model = NotificationRule
+        skip_postgeneration_save = True
+
+    pipeline = factory.SubFactory(PipelineFactory)
+    project = factory.LazyAttribute(lambda r: r.pipeline.project)
+    tenant = factory.SelfAttribute("project.tenant")
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    event_types = factory.LazyFunction(lambda: [EventType.PIPELINE_FAILED.value])
+    addresses = factory.LazyFunction(lambda: ["oncall@example.com"])
+
+    @factory.post_generation
+    def groups(obj, create, extracted, **kwargs):  # noqa: N805
+        if create and extracted:
+            NotificationRuleGroup.objects.bulk_create(
+                NotificationRuleGroup(tenant=obj.tenant, rule=obj, group=g) for g in extracted
+            )
+
+
+class ProjectApiTokenFactory(DjangoModelFactory):
+    """A token whose raw value is `raw` (pass raw="pm_..." to know it)."""
+
+    class Meta:
+        model = ProjectApiToken
+        exclude = ["raw"]
+
+    project = factory.SubFactory(ProjectFactory)
+    tenant = factory.SelfAttribute("project.tenant")
+    name = factory.Sequence(lambda n: f"Token {n}")
+    raw = factory.Sequence(lambda n: f"pm_test-token-{n:032d}")
+    prefix = factory.LazyAttribute(lambda t: t.raw[:10])
+    hash = factory.LazyAttribute(lambda t: token_hash(t.raw))

@@ -28,6 +28,14 @@ class EventType(models.TextChoices):
     APPROVAL_REQUESTED = "approval_requested", "Approval requested"
 
 
+# How the rule form groups the events.
+EVENT_GROUPS = {
+    "Pipeline": [t for t in EventType if t.value.startswith("pipeline_")],
+    "Stage": [t for t in EventType if t.value.startswith("stage_")],
+    "Approval": [EventType.APPROVAL_REQUESTED],
+}
+
+
 class Level(models.TextChoices):
     SUCCESS = "success", "Success"
     WARNING = "warning", "Warning"
@@ -117,6 +125,10 @@ class NotificationRule(TimeStampedModel):
 
     def __str__(self):
         return self.name
+
+    @property
+    def event_type_labels(self) -> list[str]:
+        return [EventType(t).label for t in self.event_types if t in EventType.values]
 
 
 class NotificationRuleGroup(models.Model):

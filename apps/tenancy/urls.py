@@ -41,4 +41,5 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit_log"),
     path("groups/", include("apps.groups.urls")),
     path("email/", include("apps.mailsettings.urls")),
+    path("pipelines/", include("apps.pipelines.urls")),
 ]

@@ -17,10 +17,20 @@ from apps.accounts.models import User
 from apps.audit.models import AuditEntry
 from apps.groups.models import UserGroup, UserGroupMember
 from apps.mailsettings.models import SmtpSettings
+from apps.pipelines.models import (
+    NotificationDefaults,
+    NotificationRule,
+    NotificationRuleGroup,
+    Pipeline,
+    ProjectApiToken,
+)
 from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
 from tests.factories import (
     MembershipFactory,
+    NotificationRuleFactory,
     OrganizationFactory,
+    PipelineFactory,
+    ProjectApiTokenFactory,
     ProjectFactory,
     UserFactory,
     UserGroupFactory,
@@ -44,6 +54,9 @@ class World:
     group: UserGroup
     group_member: User
     smtp_settings: SmtpSettings
+    pipeline: Pipeline
+    rule: NotificationRule
+    token: ProjectApiToken
 
     @classmethod
     def build(cls, tenant: Tenant) -> "World":
@@ -64,8 +77,12 @@ class World:
         group = UserGroupFactory(tenant=tenant, organization=organization)
         UserGroupMember.objects.create(tenant=tenant, group=group, user=people["group_member"])
         smtp_settings = SmtpSettingsFactory(tenant=tenant, host=f"smtp.{key}.example", secret=key)
+        pipeline = PipelineFactory(project=project, slug=f"{key}-deploy")
         return cls(
             tenant=tenant,
+            pipeline=pipeline,
+            rule=NotificationRuleFactory(pipeline=pipeline, groups=[group]),
+            token=ProjectApiTokenFactory(project=project),
             smtp_settings=smtp_settings,
             invited=invited,
             organization=organization,
@@ -101,7 +118,21 @@ def _group(w):
     return {"pk": w.group.pk}
 
 
+def _pipeline(w):
+    return {"pk": w.pipeline.pk}
+
+
+def _rule(w):
+    return {"pk": w.rule.pk}
+
+
 _NAME = {"name": "Renamed", "slug": ""}
+_RULE = {
+    "name": "On call",
+    "event_types": ["pipeline_failed", "stage_failed"],
+    "addresses": "oncall@example.com",
+    "enabled": "on",
+}
 _GROUP = {"name": "On call", "alias_addresses": "oncall@example.com", "scope": ""}
 
 RECIPES: dict[str, Recipe] = {
@@ -138,6 +169,31 @@ RECIPES: dict[str, Recipe] = {
         ADMIN, data=lambda w: smtp_form_data(host=w.smtp_settings.host, from_name="Renamed")
     ),
     "tenancy:mailsettings:use_host": Recipe(ADMIN),
+    "tenancy:pipelines:list": Recipe(MEMBER, allowed_post=405),
+    "tenancy:pipelines:defaults": Recipe(
+        ADMIN, data=lambda w: {"enabled": "on", "levels": ["warning", "error"]}
+    ),
+    "tenancy:pipelines:project": Recipe(MEMBER, _project, allowed_post=405),
+    "tenancy:pipelines:create": Recipe(ADMIN, _project, lambda w: _NAME),
+    "tenancy:pipelines:rule_create_for_project": Recipe(ADMIN, _project, lambda w: _RULE),
+    "tenancy:pipelines:token_list": Recipe(ADMIN, _project, allowed_post=405),
+    "tenancy:pipelines:token_create": Recipe(
+        ADMIN, _project, lambda w: {"name": "CI"}, post_only=True, allowed_post=200
+    ),
+    "tenancy:pipelines:token_revoke": Recipe(ADMIN, lambda w: {"pk": w.token.pk}),
+    "tenancy:pipelines:detail": Recipe(MEMBER, _pipeline, allowed_post=405),
+    "tenancy:pipelines:update": Recipe(ADMIN, _pipeline, lambda w: _NAME),
+    "tenancy:pipelines:delete": Recipe(ADMIN, _pipeline),
+    "tenancy:pipelines:notifications": Recipe(
+        ADMIN, _pipeline, lambda w: {"notifications": "on", "levels": ["error"]}
+    ),
+    "tenancy:pipelines:rule_create": Recipe(ADMIN, _pipeline, lambda w: _RULE),
+    "tenancy:pipelines:rule_update": Recipe(
+        ADMIN, _rule, lambda w: {**_RULE, "groups": [w.group.pk]}
+    ),
+    "tenancy:pipelines:rule_delete": Recipe(ADMIN, _rule),
+    "tenancy:pipelines:rule_set_enabled": Recipe(ADMIN, _rule, post_only=True),
+    "tenancy:pipelines:rule_test": Recipe(ADMIN, _rule, post_only=True, allowed_post=200),
 }
 
 
@@ -185,6 +241,11 @@ def _snapshot() -> dict:
         UserGroupMember,
         User,
         SmtpSettings,
+        NotificationDefaults,
+        Pipeline,
+        NotificationRule,
+        NotificationRuleGroup,
+        ProjectApiToken,
     ]
     state = {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
     state["AuditEntry"] = AuditEntry.objects.count()
