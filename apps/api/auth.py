@@ -5,17 +5,13 @@ sentence saying what to send. The raw token is hashed and forgotten: it is
 never logged, echoed or stored.
 """
 
-from datetime import timedelta
-
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
-from apps.pipelines.models import ProjectApiToken, token_hash
-
-# Recording every use would write on every request; once a minute says enough.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+from apps.pipelines.models import ProjectApiToken
+from apps.pipelines.selectors import api_token_authenticate
+from apps.pipelines.services import project_api_token_mark_used
 
 REALM = 'Bearer realm="Postmaster events API"'
 
@@ -24,25 +20,6 @@ class TokenRejectedError(AuthenticationError):
     def __init__(self, message: str, *, challenge: str = REALM) -> None:
         super().__init__(message=message)
         self.challenge = challenge
-
-
-def api_token_authenticate(raw_token: str) -> ProjectApiToken | None:
-    """The active token with this secret, its project and tenant loaded; None if there is none.
-
-    The lead will replace this with the pipelines app's selector of the same name.
-    """
-    token = (
-        ProjectApiToken.objects.select_related("project", "tenant")
-        .filter(hash=token_hash(raw_token), revoked_at__isnull=True)
-        .first()
-    )
-    if token is None:
-        return None
-    now = timezone.now()
-    if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
-        ProjectApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
-    return token
 
 
 class ProjectTokenAuth(HttpBearer):
@@ -70,4 +47,5 @@ class ProjectTokenAuth(HttpBearer):
                 "A project administrator can create a new one in the portal.",
                 challenge=f'{REALM}, error="invalid_token"',
             )
+        project_api_token_mark_used(token=found)
         return found

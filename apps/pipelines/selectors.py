@@ -202,12 +202,13 @@ def api_token_authenticate(raw_token: str) -> ProjectApiToken | None:
     """The active token `raw_token` is, with its project and tenant; None for anything else.
 
     Looked up by hash, so no stored value is compared character by
-    character. A revoked token, or one of a disabled tenant, is refused.
+    character. A revoked token is refused; a disabled tenant's token is not,
+    because its events are still accepted and kept until it is enabled again.
     """
     if not raw_token or not raw_token.startswith(TOKEN_PREFIX):
         return None
     return (
         ProjectApiToken.objects.select_related("project", "tenant")
-        .filter(hash=token_hash(raw_token), revoked_at__isnull=True, tenant__is_active=True)
+        .filter(hash=token_hash(raw_token), revoked_at__isnull=True)
         .first()
     )

@@ -178,10 +178,14 @@ def test_anything_else_does_not_authenticate(project, raw):
     assert api_token_authenticate(raw) is None
 
 
-def test_a_revoked_token_or_a_disabled_tenants_does_not_authenticate(project):
+def test_a_revoked_token_does_not_authenticate(project):
     ProjectApiTokenFactory(project=project, raw="pm_revoked", revoked_at=timezone.now())
-    ProjectApiTokenFactory(project=project, raw="pm_active")
     assert api_token_authenticate("pm_revoked") is None
+
+
+def test_a_disabled_tenants_token_still_authenticates(project):
+    # A disabled tenant's events are accepted and kept (not sent) until it is enabled.
+    token = ProjectApiTokenFactory(project=project, raw="pm_active")
     project.tenant.is_active = False
     project.tenant.save()
-    assert api_token_authenticate("pm_active") is None
+    assert api_token_authenticate("pm_active") == token
