@@ -12,6 +12,7 @@ jitter until DELIVERY_MAX_AGE; permanent ones (5xx) fail at once.
 
 import contextlib
 import logging
+import math
 import random
 import secrets
 import smtplib
@@ -20,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail.utils import DNS_NAME
@@ -100,8 +102,11 @@ def event_dispatch(*, event_id: int) -> int | None:
         event.dispatched_at = now
         event.recipient_count = len(recipients)
         event.save(update_fields=["dispatched_at", "recipient_count"])
-        if any(not recipient.not_sent for recipient in recipients):
-            tenant_id = event.tenant_id
+        to_send = sum(not recipient.not_sent for recipient in recipients)
+        # A big fan-out is shared by several workers, each claiming its own batches.
+        senders = min(settings.DELIVERY_SENDERS, math.ceil(to_send / settings.DELIVERY_BATCH_SIZE))
+        tenant_id = event.tenant_id
+        for _ in range(senders):
             transaction.on_commit(lambda: task_delay("deliveries_send_task", tenant_id))
     return len(recipients)
 
@@ -178,14 +183,18 @@ def _claim(tenant_id: int, limit: int, now: datetime) -> tuple[str, list[Deliver
             lease_token=token,
             lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
         )
-    batch = (
+    batch = list(
         Delivery.objects.filter(
             tenant_id=tenant_id, status=DeliveryStatus.SENDING, lease_token=token
-        )
-        .select_related("event__pipeline", "event__project")
-        .order_by("pk")
+        ).order_by("pk")
     )
-    return token, list(batch)
+    # Each event once, not joined to every delivery row.
+    events = Event.objects.select_related("pipeline", "project").in_bulk(
+        {d.event_id for d in batch}
+    )
+    for delivery in batch:
+        delivery.event = events[delivery.event_id]
+    return token, batch
 
 
 def _defer(tenant_id: int, now: datetime) -> int:
@@ -342,7 +351,8 @@ _RECORD_PG = "".join(
         _UPDATE,
         " RETURNING id, tenant_id) ",
         _INSERT,
-        "SELECT tenant_id, id, %s, %s, %s, %s, %s FROM d",
+        # Typed: the server binds the values (NULLs too).
+        "SELECT tenant_id, id, %s::timestamptz, %s, %s::integer, %s, %s FROM d",
     )
 )
 
@@ -377,15 +387,22 @@ def _attempt_record(
         token,
     ]
     attempt = [ops.adapt_datetimefield_value(now), str(outcome), code, reply, via]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(_RECORD_PG, update + attempt)
-            return
-        with transaction.atomic():
-            cursor.execute(_UPDATE, update)
-            if cursor.rowcount:
-                values = "VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                cursor.execute(_INSERT + values, [delivery.tenant_id, delivery.pk, *attempt])
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        raw = connection.connection
+        # Prepared once per connection (Django leaves preparing off), then only executed.
+        threshold, raw.prepare_threshold = raw.prepare_threshold, 0
+        try:
+            with psycopg.Cursor(raw) as cursor:
+                cursor.execute(_RECORD_PG, update + attempt, prepare=True)
+        finally:
+            raw.prepare_threshold = threshold
+        return
+    with connection.cursor() as cursor, transaction.atomic():
+        cursor.execute(_UPDATE, update)
+        if cursor.rowcount:
+            values = "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            cursor.execute(_INSERT + values, [delivery.tenant_id, delivery.pk, *attempt])
 
 
 # The sweep --------------------------------------------------------------------------------

@@ -131,6 +131,9 @@ DELIVERY_RETRY_DELAY = env.float("DELIVERY_RETRY_DELAY", default=60)
 DELIVERY_RETRY_MAX_DELAY = env.float("DELIVERY_RETRY_MAX_DELAY", default=60 * 60)
 # Messages claimed at once and sent over one SMTP connection.
 DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=200)
+# How many workers may send one event's deliveries at once (each over its
+# own connection to the SMTP server).
+DELIVERY_SENDERS = env.int("DELIVERY_SENDERS", default=2)
 # How long a worker holds the deliveries it claimed; a crashed worker's
 # return to the queue after it.
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=300)
