@@ -8,6 +8,7 @@ tenant's mail goes there.
 import pytest
 
 from apps.mailsettings.selectors import host_smtp_settings_forget
+from config.celery import app
 from tests.delivery.engine import make_pipeline
 from tests.factories import ProjectFactory
 from tests.mailsettings.factories import SmtpSettingsFactory
@@ -19,6 +20,15 @@ def _engine_settings(settings):
     # Retries are due at once and a stalled server is given up quickly.
     settings.DELIVERY_RETRY_DELAY = 0
     settings.DELIVERY_SMTP_TIMEOUT = 0.5
+
+
+@pytest.fixture
+def eager():
+    """Tasks run inline, as without a broker (even when the suite runs with one)."""
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
 
 
 @pytest.fixture

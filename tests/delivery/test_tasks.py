@@ -20,16 +20,7 @@ from config.celery import app
 from tests.delivery.engine import make_event
 from tests.factories import NotificationRuleFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def eager():
-    """Tasks run inline, as without a broker (even when the suite runs with one)."""
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager")]
 
 
 @pytest.fixture

@@ -1,0 +1,36 @@
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from apps.delivery.services import events_sweep
+from config.celery import SWEEP_SECONDS
+
+
+class Command(BaseCommand):
+    help = (
+        "Dispatch missed events and send due deliveries (retries included), once or every "
+        "--every seconds. Celery beat does this where a broker is set; without one, run this "
+        "next to the portal so retries go out."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--every",
+            type=float,
+            metavar="SECONDS",
+            help=f"Keep sweeping at this interval (beat: {SWEEP_SECONDS}) until stopped.",
+        )
+
+    def handle(self, *args, every=None, **options):
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        while True:
+            report = events_sweep()
+            if report.events or report.tenants or every is None:
+                self.stdout.write(
+                    f"Swept: {len(report.events)} events to dispatch, "
+                    f"{len(report.tenants)} tenants with mail to send."
+                )
+            if every is None or stopping.wait(every):
+                return
