@@ -41,5 +41,6 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit_log"),
     path("groups/", include("apps.groups.urls")),
     path("email/", include("apps.mailsettings.urls")),
+    path("delivery/", include("apps.delivery.urls")),
     path("pipelines/", include("apps.pipelines.urls")),
 ]

@@ -15,6 +15,7 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
+from apps.delivery.models import Delivery, DeliveryStatus, Event
 from apps.groups.models import UserGroup, UserGroupMember
 from apps.mailsettings.models import SmtpSettings
 from apps.pipelines.models import (
@@ -25,6 +26,7 @@ from apps.pipelines.models import (
     ProjectApiToken,
 )
 from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
+from tests.delivery.log_records import make_deliveries, make_event
 from tests.factories import (
     MembershipFactory,
     NotificationRuleFactory,
@@ -57,6 +59,8 @@ class World:
     pipeline: Pipeline
     rule: NotificationRule
     token: ProjectApiToken
+    event: Event
+    failed_delivery: Delivery
 
     @classmethod
     def build(cls, tenant: Tenant) -> "World":
@@ -78,9 +82,13 @@ class World:
         UserGroupMember.objects.create(tenant=tenant, group=group, user=people["group_member"])
         smtp_settings = SmtpSettingsFactory(tenant=tenant, host=f"smtp.{key}.example", secret=key)
         pipeline = PipelineFactory(project=project, slug=f"{key}-deploy")
+        event = make_event(pipeline, run_id=f"{key}-4711")
+        failed = make_deliveries(event, DeliveryStatus.FAILED, 1, prefix=f"oncall-{key}")[0]
         return cls(
             tenant=tenant,
             pipeline=pipeline,
+            event=event,
+            failed_delivery=failed,
             rule=NotificationRuleFactory(pipeline=pipeline, groups=[group]),
             token=ProjectApiTokenFactory(project=project),
             smtp_settings=smtp_settings,
@@ -116,6 +124,14 @@ def _membership(w):
 
 def _group(w):
     return {"pk": w.group.pk}
+
+
+def _event(w):
+    return {"pk": w.event.pk}
+
+
+def _delivery(w):
+    return {"pk": w.failed_delivery.pk}
 
 
 def _pipeline(w):
@@ -169,6 +185,11 @@ RECIPES: dict[str, Recipe] = {
         ADMIN, data=lambda w: smtp_form_data(host=w.smtp_settings.host, from_name="Renamed")
     ),
     "tenancy:mailsettings:use_host": Recipe(ADMIN),
+    "tenancy:delivery:log": Recipe(ADMIN, allowed_post=405),
+    "tenancy:delivery:event_detail": Recipe(ADMIN, _event, allowed_post=405),
+    "tenancy:delivery:event_progress": Recipe(ADMIN, _event, allowed_post=405),
+    "tenancy:delivery:resend": Recipe(ADMIN, _delivery, post_only=True),
+    "tenancy:delivery:event_resend_failed": Recipe(ADMIN, _event, post_only=True),
     "tenancy:pipelines:list": Recipe(MEMBER, allowed_post=405),
     "tenancy:pipelines:defaults": Recipe(
         ADMIN, data=lambda w: {"enabled": "on", "levels": ["warning", "error"]}
@@ -246,6 +267,8 @@ def _snapshot() -> dict:
         NotificationRule,
         NotificationRuleGroup,
         ProjectApiToken,
+        Event,
+        Delivery,
     ]
     state = {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
     state["AuditEntry"] = AuditEntry.objects.count()
