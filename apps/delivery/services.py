@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail.utils import DNS_NAME
 from django.db import connection, transaction
@@ -103,12 +104,37 @@ def event_dispatch(*, event_id: int) -> int | None:
         event.recipient_count = len(recipients)
         event.save(update_fields=["dispatched_at", "recipient_count"])
         to_send = sum(not recipient.not_sent for recipient in recipients)
-        # A big fan-out is shared by several workers, each claiming its own batches.
-        senders = min(settings.DELIVERY_SENDERS, math.ceil(to_send / settings.DELIVERY_BATCH_SIZE))
-        tenant_id = event.tenant_id
-        for _ in range(senders):
-            transaction.on_commit(lambda: task_delay("deliveries_send_task", tenant_id))
+        if to_send:
+            tenant_id = event.tenant_id
+            transaction.on_commit(lambda: deliveries_send_soon(tenant_id=tenant_id, count=to_send))
     return len(recipients)
+
+
+def _send_queued_key(tenant_id: int) -> str:
+    return f"delivery:send-queued:{tenant_id}"
+
+
+def deliveries_send_soon(*, tenant_id: int, count: int = 1) -> None:
+    """Queue sending for `count` new deliveries of the tenant.
+
+    A big fan-out is shared by several workers (DELIVERY_SENDERS), each
+    claiming its own batches. Small ones join a send task already queued
+    for the tenant, if there is one: a thousand small events make a few
+    full batches, not a thousand tiny ones.
+    """
+    batches = math.ceil(count / settings.DELIVERY_BATCH_SIZE)
+    if batches > 1:
+        for _ in range(min(settings.DELIVERY_SENDERS, batches)):
+            task_delay("deliveries_send_task", tenant_id)
+        return
+    key = _send_queued_key(tenant_id)
+    if cache.add(key, 1, timeout=60) and not task_delay("deliveries_send_task", tenant_id):
+        cache.delete(key)  # Not queued after all; the sweep will.
+
+
+def deliveries_send_started(*, tenant_id: int) -> None:
+    """A send task starts: what is committed from now on needs another one."""
+    cache.delete(_send_queued_key(tenant_id))
 
 
 def _delivery(event: Event, recipient: Recipient, domain: str, now: datetime) -> Delivery:
@@ -467,7 +493,7 @@ def delivery_resend(*, delivery: Delivery, actor, request=None) -> Delivery:
         request=request,
     )
     tenant_id = locked.tenant_id
-    transaction.on_commit(lambda: task_delay("deliveries_send_task", tenant_id))
+    transaction.on_commit(lambda: deliveries_send_soon(tenant_id=tenant_id))
     return locked
 
 

@@ -13,7 +13,12 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from apps.delivery.queue import deliveries_next_due_at
-from apps.delivery.services import deliveries_send, event_dispatch, events_sweep
+from apps.delivery.services import (
+    deliveries_send,
+    deliveries_send_started,
+    event_dispatch,
+    events_sweep,
+)
 from config.celery import SWEEP_SECONDS
 
 # A send task yields its worker after this long (queueing itself again), so
@@ -29,6 +34,7 @@ def event_dispatch_task(event_id: int) -> None:
 @shared_task
 def deliveries_send_task(tenant_id: int) -> None:
     """Send the tenant's due deliveries, batch after batch, until none is due."""
+    deliveries_send_started(tenant_id=tenant_id)
     eager = deliveries_send_task.app.conf.task_always_eager
     stop_at = time.monotonic() + SEND_TASK_SECONDS
     while deliveries_send(tenant_id=tenant_id).claimed:

@@ -187,3 +187,34 @@ def test_really_committed_or_rolled_back(deploy_prod, rule, mail_server, sink):
     assert list(Event.objects.values_list("run_id", flat=True)) == ["committed"]
     assert len(sink.accepted) == 2
     assert events_sweep(older_than=timedelta(0)).events == []
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        "apps.delivery.services.task_delay", lambda name, *ids: calls.append((name, *ids)) or True
+    )
+    return calls
+
+
+def test_small_events_share_one_queued_send_task(tenant, queued):
+    from apps.delivery.services import deliveries_send_soon
+
+    deliveries_send_soon(tenant_id=tenant.pk, count=10)
+    deliveries_send_soon(tenant_id=tenant.pk, count=10)
+    assert queued == [("deliveries_send_task", tenant.pk)]
+
+    tasks.deliveries_send_task(tenant.pk)  # it starts: later ones need another
+    deliveries_send_soon(tenant_id=tenant.pk, count=10)
+    assert len(queued) == 2
+
+
+def test_a_big_fan_out_is_shared_by_several_senders(settings, tenant, queued):
+    from apps.delivery.services import deliveries_send_soon
+
+    settings.DELIVERY_BATCH_SIZE, settings.DELIVERY_SENDERS = 100, 3
+
+    deliveries_send_soon(tenant_id=tenant.pk, count=250)
+
+    assert queued == [("deliveries_send_task", tenant.pk)] * 3
