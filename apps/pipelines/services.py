@@ -391,14 +391,14 @@ def notification_rule_delete(*, rule: NotificationRule, actor: User, request=Non
 
 @transaction.atomic
 def project_api_token_create(
-    *, project: Project, name: str, actor: User, request=None
+    *, project: Project, name: str, actor: User, request=None, raw: str | None = None
 ) -> tuple[ProjectApiToken, str]:
     """A new token for the events API: (the stored token, the raw token).
 
     The raw token is returned this once, to be shown to its creator; only
-    its hash is stored.
+    its hash is stored. `raw` is for the demo seed only, whose token the README names.
     """
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    raw = raw or TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ProjectApiToken(
         tenant=project.tenant,
         project=project,

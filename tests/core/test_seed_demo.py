@@ -3,6 +3,7 @@ from django.core.management import call_command
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
 from apps.core.management.commands.seed_demo import (
+    DEMO_API_TOKEN,
     DEMO_PASSWORD,
     OTHER_TENANT_ADMIN_EMAIL,
     SYSTEM_ADMIN_EMAIL,
@@ -10,11 +11,23 @@ from apps.core.management.commands.seed_demo import (
 )
 from apps.groups.models import UserGroup
 from apps.mailsettings.models import Security, SmtpSettings
+from apps.pipelines.models import NotificationRule, Pipeline
+from apps.pipelines.selectors import api_token_authenticate
 from apps.tenancy.models import Membership, Project, Role, Tenant
 
 
 def _counts():
-    models = [User, Tenant, Project, Membership, UserGroup, SmtpSettings, AuditEntry]
+    models = [
+        User,
+        Tenant,
+        Project,
+        Membership,
+        UserGroup,
+        SmtpSettings,
+        Pipeline,
+        NotificationRule,
+        AuditEntry,
+    ]
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -40,6 +53,11 @@ def test_seed_demo_is_idempotent_and_complete(db, settings):
         assert tenant.projects.exists()
         assert UserGroup.objects.for_tenant(tenant).exists()
         assert Membership.objects.for_tenant(tenant).filter(role=Role.MEMBER).exists()
+    # Acme has pipelines with rules and the README's API token; every rule reaches someone.
+    assert api_token_authenticate(DEMO_API_TOKEN).project.name == "Checkout"
+    assert Pipeline.objects.filter(tenant__slug="acme", slug="deploy-prod").exists()
+    assert NotificationRule.objects.filter(tenant__slug="acme").count() == 3
+    assert all(r.addresses or r.groups.exists() for r in NotificationRule.objects.all())
     # Every demo group reaches someone: no group shows the "reaches nobody" warning.
     assert not [g for g in UserGroup.objects.all() if g.notification_warning]
 

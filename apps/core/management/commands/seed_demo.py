@@ -14,6 +14,12 @@ from apps.groups.models import UserGroup
 from apps.groups.services import user_group_create
 from apps.mailsettings.models import Security, SmtpSettings
 from apps.mailsettings.services import smtp_settings_update
+from apps.pipelines.models import EventType, NotificationRule, Pipeline, ProjectApiToken
+from apps.pipelines.services import (
+    notification_rule_create,
+    pipeline_create,
+    project_api_token_create,
+)
 from apps.tenancy.models import Membership, Organization, Project, Role, Scope, Tenant
 from apps.tenancy.services import (
     membership_create,
@@ -26,6 +32,10 @@ DEMO_PASSWORD = "postmaster-demo"
 SYSTEM_ADMIN_EMAIL = "admin@postmaster.test"
 TENANT_ADMIN_EMAIL = "alice@acme.test"
 OTHER_TENANT_ADMIN_EMAIL = "grace@globex.test"
+# A known token, so the README's curl example works against `make run`. Demo only:
+# real tokens are random and shown once.
+DEMO_API_TOKEN = "pm_demo-acme-checkout-token-0000000000000000"
+FAILURES = [EventType.PIPELINE_FAILED, EventType.STAGE_FAILED, EventType.PIPELINE_ABORTED]
 
 # tenant slug -> (name, admin, members, {organisation: [projects]}, groups, own SMTP From)
 DEMO_TENANTS = {
@@ -40,6 +50,38 @@ DEMO_TENANTS = {
             ("On-call", None, ["oncall@acme.test"], False, []),
             ("Developers", None, [], True, ["bob@acme.test", "carol@acme.test"]),
         ],
+        # project -> pipelines (slug, name), rules (name, pipeline slug or None, events,
+        # addresses, groups), and the project that gets the demo API token.
+        "pipelines": {
+            "Checkout": [("deploy-prod", "Deploy to production"), ("nightly", "Nightly tests")]
+        },
+        "rules": [
+            (
+                "Production failures",
+                "Checkout",
+                "deploy-prod",
+                FAILURES,
+                [],
+                ["Release managers", "On-call"],
+            ),
+            (
+                "Deploys done",
+                "Checkout",
+                "deploy-prod",
+                [EventType.PIPELINE_SUCCEEDED],
+                ["team-checkout@acme.test"],
+                [],
+            ),
+            (
+                "Approvals",
+                "Checkout",
+                None,
+                [EventType.APPROVAL_REQUESTED],
+                [],
+                ["Release managers"],
+            ),
+        ],
+        "api_token_project": "Checkout",
         "own_smtp_from": None,
     },
     "globex": {
@@ -50,6 +92,9 @@ DEMO_TENANTS = {
         "groups": [
             ("Data team", "Data pipeline", ["data@globex.test"], True, ["hank@globex.test"])
         ],
+        "pipelines": {"Data pipeline": [("etl-nightly", "Nightly ETL")]},
+        "rules": [("ETL failures", "Data pipeline", "etl-nightly", FAILURES, [], ["Data team"])],
+        "api_token_project": None,
         "own_smtp_from": ("notify@globex.test", "Globex Notifications"),
     },
 }
@@ -123,6 +168,8 @@ def _seed_tenant(slug: str, spec: dict) -> None:
             actor=None,
         )
 
+    _seed_pipelines(tenant, spec, projects)
+
     if spec["own_smtp_from"] and not SmtpSettings.objects.filter(tenant=tenant).exists():
         from_email, from_name = spec["own_smtp_from"]
         smtp_settings_update(
@@ -131,6 +178,33 @@ def _seed_tenant(slug: str, spec: dict) -> None:
                 tenant=tenant, from_email=from_email, from_name=from_name
             ),
         )
+
+
+def _seed_pipelines(tenant: Tenant, spec: dict, projects: dict) -> None:
+    pipelines = {}
+    for project_name, pipeline_specs in spec["pipelines"].items():
+        project = projects[project_name]
+        for slug, name in pipeline_specs:
+            pipelines[slug] = Pipeline.objects.filter(
+                tenant=tenant, project=project, slug=slug
+            ).first() or pipeline_create(project=project, name=name, slug=slug, actor=None)
+
+    for name, project_name, pipeline_slug, events, addresses, group_names in spec["rules"]:
+        if NotificationRule.objects.filter(tenant=tenant, name=name).exists():
+            continue
+        notification_rule_create(
+            project=projects[project_name],
+            pipeline=pipelines.get(pipeline_slug),
+            name=name,
+            event_types=events,
+            addresses=addresses,
+            groups=UserGroup.objects.filter(tenant=tenant, name__in=group_names),
+            actor=None,
+        )
+
+    project = projects.get(spec["api_token_project"])
+    if project and not ProjectApiToken.objects.filter(tenant=tenant, project=project).exists():
+        project_api_token_create(project=project, name="Demo CI", actor=None, raw=DEMO_API_TOKEN)
 
 
 def _catcher_settings(*, tenant, from_email: str, from_name: str) -> SmtpSettings:
