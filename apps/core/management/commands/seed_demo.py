@@ -107,13 +107,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--print-logins", action="store_true", help="Only print the tenant admins' logins."
+            "--print-logins",
+            action="store_true",
+            help="Only print the demo's logins and API token (for `make run`).",
         )
 
     def handle(self, *args, print_logins=False, **options):
         if print_logins:
             self.stdout.write(
-                f"{TENANT_ADMIN_EMAIL} (Acme Corp), {OTHER_TENANT_ADMIN_EMAIL} (Globex)"
+                f"    System administrator: {SYSTEM_ADMIN_EMAIL}\n"
+                f"    Tenant admins:        {TENANT_ADMIN_EMAIL} (Acme Corp), "
+                f"{OTHER_TENANT_ADMIN_EMAIL} (Globex)\n"
+                f"    Events API token:     {DEMO_API_TOKEN} (project Checkout of Acme Corp)"
             )
             return
         with transaction.atomic():
