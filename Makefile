@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench install worker clean
+.PHONY: run test lint bench install worker beat clean
 
 run: $(STAMP)
 	@scripts/run
@@ -22,6 +22,10 @@ bench: $(STAMP)
 # A Celery worker, for when CELERY_BROKER_URL names a broker.
 worker: $(STAMP)
 	$(VENV)/bin/celery -A config worker --loglevel=INFO
+
+# The periodic sweep (missed events, retries); run exactly one.
+beat: $(STAMP)
+	$(VENV)/bin/celery -A config beat --loglevel=INFO
 
 install: $(STAMP)
 
