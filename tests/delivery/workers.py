@@ -4,6 +4,7 @@ Each test run queues on its own queue, so workers of another run sharing the
 broker never take its tasks (nor it theirs).
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -45,8 +46,21 @@ def publishing(*, broker_url: str, queue: str) -> Iterator[None]:
 
 
 def queue_delete(queue: str) -> None:
+    """Remove the queue from the (Redis) broker: its messages, its routing keys, and the
+    messages a killed worker left unacknowledged (Redis would requeue them in an hour).
+    """
     with app.connection_for_write() as broker:
-        broker.default_channel.queue_delete(queue)
+        channel = broker.default_channel
+        redis = channel.client
+        redis.delete(
+            *(channel._q_for_pri(queue, priority) for priority in channel.priority_steps),
+            f"_kombu.binding.{queue}",
+            f"_kombu.binding_permanent.{queue}",
+        )
+        for tag, stored in redis.hgetall(channel.unacked_key).items():
+            if json.loads(stored)[2] == queue:  # [message, exchange, routing key]
+                redis.hdel(channel.unacked_key, tag)
+                redis.zrem(channel.unacked_index_key, tag)
 
 
 @contextmanager
