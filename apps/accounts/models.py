@@ -46,6 +46,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="Can sign in to the host administration.",
     )
     is_active = models.BooleanField(default=True)
+    # The master switch of "My notifications": off, only mandatory rules reach them.
+    notifications_enabled = models.BooleanField("notifications on", default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = UserManager()

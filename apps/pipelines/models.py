@@ -114,6 +114,10 @@ class NotificationRule(TimeStampedModel):
         "groups.UserGroup", through="NotificationRuleGroup", related_name="rules", blank=True
     )
     enabled = models.BooleanField(default=True)
+    # Reaches its recipients whatever their own preferences (e.g. production failures).
+    mandatory = models.BooleanField(
+        default=False, help_text="Recipients cannot turn this rule's notifications off."
+    )
 
     objects = TenantQuerySet.as_manager()
 

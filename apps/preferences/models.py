@@ -21,7 +21,11 @@ class PreferenceLevel(models.TextChoices):
 
 
 class NotificationPreference(models.Model):
-    """A user's level for a tenant, or for one project of it (the most specific wins)."""
+    """A user's choice for a tenant, a project or one pipeline: the most specific wins.
+
+    `level` INHERIT means "as the scope above"; `muted_event_types` are event
+    types the user turned off at this scope. No row means inherit everything.
+    """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(
@@ -30,7 +34,13 @@ class NotificationPreference(models.Model):
     project = models.ForeignKey(
         Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    level = models.CharField(max_length=10, choices=PreferenceLevel.choices)
+    pipeline = models.ForeignKey(
+        "pipelines.Pipeline", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    level = models.CharField(
+        max_length=10, choices=PreferenceLevel.choices, default=PreferenceLevel.INHERIT
+    )
+    muted_event_types = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = TenantQuerySet.as_manager()
@@ -39,13 +49,23 @@ class NotificationPreference(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "user"],
-                condition=Q(project__isnull=True),
+                condition=Q(project__isnull=True, pipeline__isnull=True),
                 name="preferences_one_tenant_level",
             ),
             models.UniqueConstraint(
                 fields=["tenant", "user", "project"],
-                condition=Q(project__isnull=False),
+                condition=Q(project__isnull=False, pipeline__isnull=True),
                 name="preferences_one_project_level",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "user", "pipeline"],
+                condition=Q(pipeline__isnull=False),
+                name="preferences_one_pipeline_level",
+            ),
+            # A pipeline preference names its project too, so reads can filter on either.
+            models.CheckConstraint(
+                condition=Q(pipeline__isnull=True) | Q(project__isnull=False),
+                name="preferences_pipeline_has_project",
             ),
         ]
         indexes = [models.Index(fields=["tenant", "user"], name="preferences_user")]
