@@ -22,8 +22,10 @@ VISIBLE_LINE = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 # The message is the email's body: line breaks are fine, NUL is not (PostgreSQL refuses it).
 NO_NUL = r"^[^\x00]*$"
 SLUG = r"^[-a-zA-Z0-9_]+$"
-# An http(s) link with a host, in one piece.
-URL = r"^https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*$"
+# An http(s) link with a host, in one piece. The control range matters beyond
+# tidiness: NEL (U+0085) is white space to Python but not to the schema's
+# ECMAScript regex, so excluding it keeps the two in agreement.
+URL = rf"^https?://[^\s{_CONTROL}/?#]+[^\s{_CONTROL}]*$"
 STAGE_EVENTS = [EventType.STAGE_STARTED, EventType.STAGE_SUCCEEDED, EventType.STAGE_FAILED]
 
 # Values are stored as sent (never trimmed), so the schema is the whole rule and

@@ -1,11 +1,13 @@
 """POST /api/v1/events: accepted, stored, dispatched on commit; idempotent; plain errors."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from apps.api import schemas
 from apps.delivery import intake
 from apps.delivery.models import Event
 from tests.api.conftest import EVENTS_URL, event_body, post_event
@@ -229,3 +231,10 @@ def test_an_oversized_body_is_413_not_a_server_error(api, pipeline):
         "detail": "The request body is too large: an event takes a few kilobytes at most."
     }
     assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["https://a\u0085b.example/", "https://a.example/x\u0085"])
+def test_the_link_pattern_refuses_a_next_line_character_in_any_regex_dialect(url):
+    # \s differs between dialects: NEL is white space to Python, not to the schema's
+    # ECMAScript. The pattern must refuse NEL without counting on \s.
+    assert re.fullmatch(schemas.URL.replace(r"\s", " "), url) is None
