@@ -3,10 +3,13 @@
 The tenant's defaults and the pipeline's override say whether the event's
 level notifies at all. Then the rules matching the event name addresses and
 groups; groups expand to their alias addresses and (when asked) every active
-member; users who turned the notification off are dropped; suppressed
-addresses are kept but flagged, so the log counts them; each address is
-listed once, with the most specific reason. Seven queries at most, whatever
-the number of recipients.
+member. People's own choices apply next (`apps.preferences.selectors`): the
+most specific of their pipeline, project and tenant settings, the event
+types they turned off, and their master switch; a mandatory rule reaches
+them whatever they chose. Suppressed addresses are kept but flagged, so the
+log counts them (mandatory or not); each address is listed once, with the
+most specific reason. Seven queries at most, whatever the number of
+recipients.
 """
 
 from dataclasses import dataclass
@@ -17,22 +20,10 @@ from django.db.models.functions import Lower
 from apps.accounts.models import User
 from apps.delivery.models import Event
 from apps.groups.models import UserGroupMember
-from apps.pipelines.models import ALL_LEVELS, Level, NotificationRule
+from apps.pipelines.models import NotificationRule
 from apps.pipelines.selectors import notification_settings_for, rules_matching
-from apps.preferences.models import (
-    NotificationPreference,
-    PreferenceLevel,
-    Suppression,
-    SuppressionReason,
-)
-
-# The levels each preference lets through; "inherit" looks one scope up.
-PREFERENCE_LEVELS = {
-    PreferenceLevel.ALL: set(ALL_LEVELS),
-    PreferenceLevel.WARNINGS: {Level.WARNING, Level.ERROR},
-    PreferenceLevel.FAILURES: {Level.ERROR},
-    PreferenceLevel.NONE: set(),
-}
+from apps.preferences.models import NotificationPreference, Suppression, SuppressionReason
+from apps.preferences.selectors import preference_effective, preference_rows_for_pipeline
 
 
 @dataclass(frozen=True)
@@ -62,6 +53,8 @@ class _Candidate:
     address: str  # lower case
     user_id: int | None
     reason: str
+    # From a mandatory rule: the person's preferences do not apply.
+    mandatory: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +67,8 @@ class Expansion:
     # The typed addresses (rules' and groups' aliases), and the accounts behind them.
     typed: set[str]
     owners: dict[str, int]
+    # Users among them whose master switch is off.
+    switched_off: set[int]
 
 
 def rules_expand(*, rules: list[NotificationRule], event: Event) -> Expansion:
@@ -88,56 +83,65 @@ def rules_expand(*, rules: list[NotificationRule], event: Event) -> Expansion:
         user__is_active=True,
     )
     members_of: dict[int, list[tuple[int, str]]] = {}
-    rows = members.order_by("user__email").values_list("group_id", "user_id", "user__email")
-    for group_id, user_id, email in rows:
+    switched_off: set[int] = set()
+    rows = members.order_by("user__email").values_list(
+        "group_id", "user_id", "user__email", "user__notifications_enabled"
+    )
+    for group_id, user_id, email, enabled in rows:
         members_of.setdefault(group_id, []).append((user_id, email.lower()))
+        if not enabled:
+            switched_off.add(user_id)
 
     candidates: list[_Candidate] = []
     for rule in rules:
         where = _where(rule, event)
-        listed = f"your address is listed in the rule “{rule}” {where}"
-        candidates += [_Candidate(address.lower(), None, listed) for address in rule.addresses]
+        named = f"the {'mandatory ' if rule.mandatory else ''}rule “{rule}” {where}"
+        listed = f"your address is listed in {named}"
+        must = rule.mandatory
+        candidates += [_Candidate(a.lower(), None, listed, must) for a in rule.addresses]
         for group in groups_of.get(rule.pk, []):
-            via = f"the group “{group}”, which the rule “{rule}” {where} notifies"
+            via = f"the group “{group}”, which {named} notifies"
+            aliased = f"this address receives the mail of {via}"
             candidates += [
-                _Candidate(address.lower(), None, f"this address receives the mail of {via}")
-                for address in group.alias_addresses
+                _Candidate(a.lower(), None, aliased, must) for a in group.alias_addresses
             ]
             candidates += [
-                _Candidate(email, user_id, f"you are in {via}")
+                _Candidate(email, user_id, f"you are in {via}", must)
                 for user_id, email in members_of.get(group.pk, [])
             ]
     typed = {c.address for c in candidates if c.user_id is None}
     # A typed address may be a tenant member's own: their preferences apply too.
-    owners = dict(
+    owners = {}
+    accounts = (
         User.objects.filter(memberships__tenant_id=event.tenant_id)
         .annotate(address=Lower("email"))
         .filter(address__in=typed)
-        .values_list("address", "id")
+        .values_list("address", "id", "notifications_enabled")
         .distinct()
     )
-    return Expansion(candidates, members, typed, owners)
+    for address, user_id, enabled in accounts:
+        owners[address] = user_id
+        if not enabled:
+            switched_off.add(user_id)
+    return Expansion(candidates, members, typed, owners, switched_off)
 
 
 def _opted_out(event: Event, expansion: Expansion) -> set[int]:
-    """Users whose preference (project over tenant; none at all = all) excludes the level."""
-    rows = NotificationPreference.objects.for_tenant(event.tenant_id).filter(
-        Q(project__isnull=True) | Q(project_id=event.project_id),
+    """Users whose choices exclude this event: master switch off, its level or its type."""
+    rows = NotificationPreference.objects.filter(
+        preference_rows_for_pipeline(
+            tenant_id=event.tenant_id, project_id=event.project_id, pipeline_id=event.pipeline_id
+        ),
         Q(user_id__in=expansion.members.values("user_id"))
         | Q(user_id__in=list(expansion.owners.values())),
-    )
-    levels: dict[int, dict[bool, str]] = {}
-    for user_id, project_id, level in rows.values_list("user_id", "project_id", "level"):
-        levels.setdefault(user_id, {})[project_id is not None] = level
-    out = set()
-    for user_id, by_scope in levels.items():
-        # The project's row, unless it says "inherit"; then the tenant's; then "all".
-        said = [by_scope.get(True), by_scope.get(False)]
-        chosen = next(
-            (level for level in said if level not in (None, PreferenceLevel.INHERIT)),
-            PreferenceLevel.ALL,
-        )
-        if event.level not in PREFERENCE_LEVELS[chosen]:
+    ).only("user_id", "project_id", "pipeline_id", "level", "muted_event_types")
+    rows_of: dict[int, list[NotificationPreference]] = {}
+    for row in rows:
+        rows_of.setdefault(row.user_id, []).append(row)
+    out = set(expansion.switched_off)
+    for user_id, chosen in rows_of.items():
+        effective = preference_effective(chosen)
+        if not effective.lets_through(level=event.level, event_type=event.event_type):
             out.add(user_id)
     return out
 
@@ -165,21 +169,26 @@ def recipients_of(
 ) -> list[Recipient]:
     """Each address once with its first (most specific) reason; suppressed ones flagged.
 
-    Users who turned the event's level off are dropped, or with
-    `keep_opted_out` (a rule's test) kept and flagged.
+    Users who turned the event off are dropped, unless a mandatory rule
+    names them too (its reason is given then). With `keep_opted_out` (a
+    rule's test) they are kept and flagged.
     """
     opted_out = _opted_out(event, expansion)
     suppressed = _suppressed(event, expansion)
     recipients: dict[str, Recipient] = {}
+    held_out: set[str] = set()  # kept only to be listed as opted out
     for c in expansion.candidates:
-        if c.address in recipients:
+        if c.address in recipients and c.address not in held_out:
             continue
         user_id = c.user_id or expansion.owners.get(c.address)
         not_sent = suppressed.get(c.address, "")
-        if user_id in opted_out:
-            if not keep_opted_out:
+        if user_id in opted_out and not c.mandatory:
+            if not keep_opted_out or c.address in held_out:
                 continue
+            held_out.add(c.address)
             not_sent = not_sent or OPTED_OUT
+        else:
+            held_out.discard(c.address)
         reason = f"You receive this because {c.reason}."
         recipients[c.address] = Recipient(c.address, user_id, reason, not_sent)
     return list(recipients.values())
