@@ -3,22 +3,34 @@
 Each message is multipart (text and HTML, from templates/email/, with a
 template per event type where one exists), says what happened in its
 subject ("[Payments / deploy-prod] Pipeline failed"), links to the run and
-says in its footer why the recipient gets it. A delivery's own headers (To
-and its stable Message-ID) are put in front of bytes shared by every
-recipient with the same reason, so fanning an event out to thousands of
-people costs one rendering, not thousands.
+says in its footer why the recipient gets it, with links to My
+notifications and to unsubscribe (RFC 8058: `List-Unsubscribe` and
+`List-Unsubscribe-Post` too).
+
+Fanning an event out to thousands of people costs one rendering, not
+thousands: the parts are rendered once per reason with placeholders where
+the recipient's unsubscribe tokens go, and encoded (quoted-printable, which
+works line by line) up to the footer's first link. Per delivery only its
+own headers (To, its stable Message-ID, List-Unsubscribe) are made, its
+tokens signed and the few footer lines encoded.
 """
 
+import binascii
 import email.policy
+import secrets
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from django.conf import settings
 from django.template.loader import render_to_string, select_template
+from django.urls import NoReverseMatch, reverse
 from django.utils.encoding import punycode
 
 from apps.delivery.models import Delivery, Event
 from apps.mailsettings.models import SmtpSettings
 from apps.pipelines.models import EventType, Level
+from apps.preferences.unsubscribe import UnsubscribeScope, unsubscribe_token
 
 HEADLINES = {
     EventType.PIPELINE_STARTED: "Pipeline {pipeline} started",
@@ -47,7 +59,19 @@ def wire_address(address: str) -> str:
     return f"{local}@{punycode(domain)}"
 
 
-def _context(event: Event, reason: str, test: bool) -> dict:
+def site_url(path: str) -> str:
+    """An absolute link for an email (SITE_URL): the engine runs without a request."""
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _my_notifications_url() -> str:
+    try:
+        return site_url(reverse("preferences:my_notifications"))
+    except NoReverseMatch:  # Not installed (yet): the footer leaves the link out.
+        return ""
+
+
+def _context(event: Event, reason: str, test: bool, links: dict) -> dict:
     pipeline = event.pipeline
     headline = HEADLINES[event.event_type].format(
         pipeline=pipeline.name, stage=f"“{event.stage}”" if event.stage else ""
@@ -61,12 +85,14 @@ def _context(event: Event, reason: str, test: bool) -> dict:
         "level_colour": LEVEL_COLOURS.get(event.level, "#6c757d"),
         "reason": reason,
         "test": test,
+        "tenant": event.tenant,
+        **links,
     }
 
 
-def _render(event: Event, reason: str, test: bool) -> tuple[str, str, str]:
+def _render(event: Event, reason: str, test: bool, links: dict) -> tuple[str, str, str]:
     """(subject, text, html) from the event type's templates, else the generic ones."""
-    context = _context(event, reason, test)
+    context = _context(event, reason, test, links)
     subject = render_to_string("email/notification_subject.txt", context)
     parts = [
         select_template([f"email/{event.event_type}.{ext}", f"email/notification.{ext}"]).render(
@@ -75,6 +101,36 @@ def _render(event: Event, reason: str, test: bool) -> tuple[str, str, str]:
         for ext in ("txt", "html")
     ]
     return " ".join(subject.split()), *parts
+
+
+def _scopes(event: Event) -> dict[UnsubscribeScope, int | None]:
+    """What a recipient can unsubscribe from: the pipeline (unless a rule test's sample), its
+    project, the tenant; each with its id."""
+    scopes = {UnsubscribeScope.PIPELINE: event.pipeline.pk} if event.pipeline.pk else {}
+    return scopes | {UnsubscribeScope.PROJECT: event.project_id, UnsubscribeScope.TENANT: None}
+
+
+def _lines(text: str) -> bytes:
+    """UTF-8 with CRLF line ends, the last line ended too (as quoted-printable wants)."""
+    return b"".join(line + b"\r\n" for line in text.encode().splitlines())
+
+
+def _qp(data: bytes) -> bytes:
+    return binascii.b2a_qp(data, istext=True)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """One (event, reason)'s message, split where the recipient's tokens go.
+
+    `segments` are encoded bytes; between them go, encoded per delivery,
+    the text part's and then the HTML part's `tails` (from the line of
+    their first unsubscribe link on) with the tokens in place.
+    """
+
+    segments: tuple[bytes, bytes, bytes]
+    tails: tuple[bytes, bytes]
+    scopes: dict[UnsubscribeScope, int | None]
 
 
 class MessageBuilder:
@@ -89,24 +145,88 @@ class MessageBuilder:
         self.test = test
         # One Date for the batch: formatting it per message is wasted work.
         self.date = formatdate(usegmt=True)
-        self._shared: dict[tuple[int | None, str], bytes] = {}
+        self.my_notifications_url = _my_notifications_url()
+        # Where each scope's token goes; random, so no event's text can contain one.
+        nonce = secrets.token_hex(8)
+        self._placeholders = {scope: f"tok{nonce}{scope}" for scope in UnsubscribeScope}
+        self._shared: dict[tuple[int | None, str], _Shared] = {}
+        # The link with the slot where a token goes (reversed once, not per message).
+        self._slot = f"tok{nonce}"
+        self._unsubscribe_url = site_url(reverse("unsubscribe:link", args=[self._slot]))
 
-    def shared_bytes(self, event: Event, reason: str) -> bytes:
+    def _links(self) -> dict:
+        return {
+            "my_notifications_url": self.my_notifications_url,
+            "unsubscribe_urls": {
+                scope.name.lower(): self._unsubscribe_url.replace(self._slot, placeholder)
+                for scope, placeholder in self._placeholders.items()
+            },
+        }
+
+    def _build(self, event: Event, reason: str) -> _Shared:
+        scopes = _scopes(event)
+        links = self._links()
+        if UnsubscribeScope.PIPELINE not in scopes:
+            del links["unsubscribe_urls"]["pipeline"]
+        subject, text, html = _render(event, reason, self.test, links)
+        markers = [f"part{secrets.token_hex(8)}".encode() for _ in range(2)]
+        message = EmailMessage(policy=email.policy.SMTP)
+        message["Subject"] = subject
+        message["From"] = self.from_header
+        message["Date"] = self.date
+        # Tells auto-responders (out of office) not to answer a notification.
+        message["Auto-Submitted"] = "auto-generated"
+        # RFC 8058: a POST to the List-Unsubscribe link unsubscribes, no page in between.
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message.set_content(markers[0].decode() + "\n", cte="quoted-printable")
+        message.add_alternative(markers[1].decode() + "\n", subtype="html", cte="quoted-printable")
+        skeleton = message.as_bytes()
+        segments, tails = [], []
+        for marker, part in zip(markers, (text, html), strict=True):
+            before, _, skeleton = skeleton.partition(marker + b"\r\n")
+            head, tail = self._split(_lines(part))
+            segments.append(before + _qp(head))
+            tails.append(tail)
+        return _Shared((*segments, skeleton), tuple(tails), scopes)
+
+    def _split(self, part: bytes) -> tuple[bytes, bytes]:
+        """(the lines before the first placeholder's, the rest)."""
+        found = [part.find(p.encode()) for p in self._placeholders.values()]
+        first = min((at for at in found if at >= 0), default=len(part))
+        start = part.rfind(b"\n", 0, first) + 1
+        return part[:start], part[start:]
+
+    def shared(self, event: Event, reason: str) -> _Shared:
         key = (event.pk, reason)
         if key not in self._shared:
-            subject, text, html = _render(event, reason, self.test)
-            message = EmailMessage(policy=email.policy.SMTP)
-            message["Subject"] = subject
-            message["From"] = self.from_header
-            message["Date"] = self.date
-            # Tells auto-responders (out of office) not to answer a notification.
-            message["Auto-Submitted"] = "auto-generated"
-            message.set_content(text)
-            message.add_alternative(html, subtype="html")
-            self._shared[key] = message.as_bytes()
+            self._shared[key] = self._build(event, reason)
         return self._shared[key]
 
     def message_bytes(self, delivery: Delivery) -> bytes:
-        """The whole message for one delivery: its own To and Message-ID, then the shared part."""
-        own = f"To: {wire_address(delivery.address)}\r\nMessage-ID: {delivery.message_id}\r\n"
-        return own.encode("ascii") + self.shared_bytes(delivery.event, delivery.reason)
+        """The whole message for one delivery: its own headers and tokens in the shared parts."""
+        event = delivery.event
+        shared = self.shared(event, delivery.reason)
+        tokens = {
+            scope: unsubscribe_token(
+                address=delivery.address,
+                user_id=delivery.user_id,
+                tenant_id=event.tenant_id,
+                scope=scope,
+                target_id=target_id,
+            )
+            for scope, target_id in shared.scopes.items()
+        }
+        # The mail program's Unsubscribe button: the narrowest scope there is.
+        header_url = self._unsubscribe_url.replace(self._slot, next(iter(tokens.values())))
+        own = (
+            f"To: {wire_address(delivery.address)}\r\n"
+            f"Message-ID: {delivery.message_id}\r\n"
+            f"List-Unsubscribe: <{header_url}>\r\n"
+        )
+        tails = []
+        for tail in shared.tails:
+            for scope, token in tokens.items():
+                tail = tail.replace(self._placeholders[scope].encode(), token.encode())
+            tails.append(_qp(tail))
+        first, middle, last = shared.segments
+        return b"".join((own.encode("ascii"), first, tails[0], middle, tails[1], last))

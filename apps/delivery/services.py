@@ -251,6 +251,7 @@ class _Batch:
         report: SendReport,
     ):
         self.batch, self.token, self.smtp_settings, self.via = batch, token, smtp_settings, via
+        self.tenant_id = batch[0].tenant_id
         self.report = report
         self.password = ""
 
@@ -262,7 +263,7 @@ class _Batch:
         # Stop before the lease runs out: past it another worker may take these.
         stop_at = time.monotonic() + settings.DELIVERY_LEASE_SECONDS * 0.8
         builder = MessageBuilder(self.smtp_settings)
-        with _fast_commits(), Connection(self.smtp_settings) as conn:
+        with _fast_commits(), Connection(self.smtp_settings, tenant_id=self.tenant_id) as conn:
             self.password = conn.backend.password
             for index, delivery in enumerate(self.batch):
                 if time.monotonic() > stop_at:
@@ -601,6 +602,7 @@ def _test_send(
             delivery = Delivery(
                 event=event,
                 address=recipient.address,
+                user_id=recipient.user_id,
                 reason=recipient.reason,
                 message_id=new_message_id(domain, "test"),
             )

@@ -154,6 +154,11 @@ MAILCATCHER_ENABLED = env.bool("MAILCATCHER_ENABLED", default=False)
 MAILCATCHER_HOST = env("MAILCATCHER_HOST", default="127.0.0.1")
 MAILCATCHER_PORT = env.int("MAILCATCHER_PORT", default=1025)
 
+# Links in emails are absolute, built from this: the engine runs without a request.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# How long the unsubscribe links in notifications work, in days.
+UNSUBSCRIBE_LINK_DAYS = env.int("UNSUBSCRIBE_LINK_DAYS", default=60)
+
 # How long a test email waits for the server before giving up, in seconds.
 SMTP_DEFAULT_TIMEOUT = env.int("SMTP_DEFAULT_TIMEOUT", default=15)
 # A PEM bundle of extra certificate authorities to trust for SMTP TLS.
