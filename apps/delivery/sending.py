@@ -26,21 +26,22 @@ ALIAS = "delivery"
 MAX_RECONNECTS = 5
 # The server answered (refused): the connection still carries the next message.
 REPLIES = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
-# An enhanced status code (RFC 3463) at the start of a reply's text.
-ENHANCED_STATUS = re.compile(r"\s*5\.(\d{1,3})\.\d{1,3}\b")
+# An enhanced status code (RFC 3463) at the start of a reply's text: 5.<subject>.<detail>.
+ENHANCED_STATUS = re.compile(r"\s*5\.(\d{1,3}\.\d{1,3})\b")
 
 
 def refuses_address(code: int, text: str) -> bool:
     """Whether a reply to RCPT refuses the address itself, for good.
 
-    A 5xx, unless its enhanced status code blames something else than the
-    address (5.7.x "relay denied", 5.3.x system, 5.4.x routing, 5.5.x
-    protocol): a misconfigured server must not suppress every recipient.
+    A 5xx, unless its enhanced status code says something else than "no such
+    address" (5.1.x) or "mailbox disabled" (5.2.1): 5.7.1 "relay denied"
+    means our settings are wrong, and must not suppress every recipient;
+    5.2.2 "mailbox full" may pass.
     """
     if not 500 <= code < 600:
         return False
     found = ENHANCED_STATUS.match(text)
-    return found is None or found.group(1) in ("1", "2")
+    return found is None or found.group(1).startswith("1.") or found.group(1) == "2.1"
 
 
 class ConnectError(Exception):

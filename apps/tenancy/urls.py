@@ -42,5 +42,6 @@ urlpatterns = [
     path("groups/", include("apps.groups.urls")),
     path("email/", include("apps.mailsettings.urls")),
     path("delivery/", include("apps.delivery.urls")),
+    path("suppressions/", include("apps.preferences.suppression_urls")),
     path("pipelines/", include("apps.pipelines.urls")),
 ]

@@ -7,7 +7,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from django.urls import resolve
+from django.urls import resolve, reverse
 
 from apps.delivery.messages import MessageBuilder
 from apps.delivery.models import Delivery
@@ -116,6 +116,9 @@ def test_both_parts_say_why_and_link_to_each_scope_and_my_notifications(
         (UnsubscribeScope.TENANT, None, None),
     ]
     assert {s.address for s in scopes} == {"ann@payments.example"}
+    my_notifications = SITE + reverse("preferences:my_notifications")
+    assert f"Choose what you receive in My notifications: {my_notifications}\n" in text
+    assert f'<a href="{my_notifications}" style="color:#6c757d;">My notifications</a>' in html
 
 
 def test_the_header_link_is_the_footers_pipeline_link(mail_server, sink, deploy_prod, group_rule):

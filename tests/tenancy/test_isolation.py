@@ -25,6 +25,7 @@ from apps.pipelines.models import (
     Pipeline,
     ProjectApiToken,
 )
+from apps.preferences.models import Suppression, SuppressionReason
 from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
 from tests.delivery.log_records import make_deliveries, make_event
 from tests.factories import (
@@ -61,6 +62,7 @@ class World:
     token: ProjectApiToken
     event: Event
     failed_delivery: Delivery
+    suppression: Suppression
 
     @classmethod
     def build(cls, tenant: Tenant) -> "World":
@@ -89,6 +91,9 @@ class World:
             pipeline=pipeline,
             event=event,
             failed_delivery=failed,
+            suppression=Suppression.objects.create(
+                tenant=tenant, address=f"bounced@{key}.example", reason=SuppressionReason.REFUSED
+            ),
             rule=NotificationRuleFactory(pipeline=pipeline, groups=[group]),
             token=ProjectApiTokenFactory(project=project),
             smtp_settings=smtp_settings,
@@ -190,6 +195,9 @@ RECIPES: dict[str, Recipe] = {
     "tenancy:delivery:event_progress": Recipe(ADMIN, _event, allowed_post=405),
     "tenancy:delivery:resend": Recipe(ADMIN, _delivery, post_only=True),
     "tenancy:delivery:event_resend_failed": Recipe(ADMIN, _event, post_only=True),
+    "tenancy:suppressions:list": Recipe(ADMIN, allowed_post=405),
+    "tenancy:suppressions:add": Recipe(ADMIN, data=lambda w: {"address": "new@example.com"}),
+    "tenancy:suppressions:remove": Recipe(ADMIN, lambda w: {"pk": w.suppression.pk}),
     "tenancy:pipelines:list": Recipe(MEMBER, allowed_post=405),
     "tenancy:pipelines:defaults": Recipe(
         ADMIN, data=lambda w: {"enabled": "on", "levels": ["warning", "error"]}
@@ -269,6 +277,7 @@ def _snapshot() -> dict:
         ProjectApiToken,
         Event,
         Delivery,
+        Suppression,
     ]
     state = {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
     state["AuditEntry"] = AuditEntry.objects.count()
