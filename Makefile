@@ -16,7 +16,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# On demand, never part of `make test`: BENCH_ARGS="--quick", "--json", "--recipients N".
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 # A Celery worker, for when CELERY_BROKER_URL names a broker.
