@@ -9,6 +9,8 @@ urlpatterns = [
     path("mail/", include("apps.mailcatcher.urls")),
     path("t/<slug:tenant_slug>/", include("apps.tenancy.urls")),
     path("invitations/", include("apps.tenancy.invitation_urls")),
+    path("me/", include("apps.preferences.urls")),
+    path("me/account/", include("apps.accounts.account_urls")),
     path("unsubscribe/", include("apps.preferences.unsubscribe_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.api.urls")),

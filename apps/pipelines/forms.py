@@ -86,6 +86,11 @@ class NotificationRuleForm(forms.Form):
         help_text="The user groups which you want to notify: the tenant's, "
         "the organisation's and the project's.",
     )
+    mandatory = forms.BooleanField(
+        label="Mandatory",
+        required=False,
+        help_text="Recipients cannot turn this off, e.g. production failures.",
+    )
     enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
 
     def __init__(
@@ -104,6 +109,7 @@ class NotificationRuleForm(forms.Form):
                     "event_types": rule.event_types,
                     "addresses": rule.addresses,
                     "groups": [g.pk for g in rule.groups.all()],
+                    "mandatory": rule.mandatory,
                     "enabled": rule.enabled,
                 },
             )

@@ -226,6 +226,7 @@ def _rule_fields(rule: NotificationRule, groups: list[UserGroup]) -> dict:
         "events": ", ".join(rule.event_type_labels),
         "addresses": ", ".join(rule.addresses),
         "groups": ", ".join(sorted(g.name for g in groups)),
+        "mandatory": rule.mandatory,
         "enabled": rule.enabled,
     }
 
@@ -244,9 +245,10 @@ def _rule_prepare(
     addresses: str | Iterable[str],
     groups: Iterable[UserGroup],
     enabled: bool,
+    mandatory: bool,
 ) -> list[UserGroup]:
     """Set and check the rule's fields; returns its groups, checked usable in its project."""
-    rule.name, rule.enabled = name.strip(), enabled
+    rule.name, rule.enabled, rule.mandatory = name.strip(), enabled, mandatory
     event_types = set(event_types)
     rule.event_types = [t for t in EventType.values if t in event_types]
     try:
@@ -315,6 +317,7 @@ def notification_rule_create(
     addresses: str | Iterable[str] = (),
     groups: Iterable[UserGroup] = (),
     enabled: bool = True,
+    mandatory: bool = False,
     actor: User,
     request=None,
 ) -> NotificationRule:
@@ -329,6 +332,7 @@ def notification_rule_create(
         addresses=addresses,
         groups=groups,
         enabled=enabled,
+        mandatory=mandatory,
     )
     rule.save()
     _rule_groups_set(rule, groups)
@@ -345,6 +349,7 @@ def notification_rule_update(
     addresses: str | Iterable[str] = (),
     groups: Iterable[UserGroup] = (),
     enabled: bool = True,
+    mandatory: bool = False,
     actor: User,
     request=None,
 ) -> NotificationRule:
@@ -358,10 +363,13 @@ def notification_rule_update(
         addresses=addresses,
         groups=groups,
         enabled=enabled,
+        mandatory=mandatory,
     )
     changes = field_changes(before, _rule_fields(updated, groups))
     if changes:
-        updated.save(update_fields=["name", "event_types", "addresses", "enabled", "updated_at"])
+        updated.save(
+            update_fields=["name", "event_types", "addresses", "enabled", "mandatory", "updated_at"]
+        )
         _rule_groups_set(updated, groups)
         _rule_audit(updated, "updated", changes, actor, request)
     return updated

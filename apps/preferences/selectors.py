@@ -15,12 +15,15 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 
 from apps.groups.models import UserGroupMember
-from apps.pipelines.models import ALL_LEVELS, EventType, Level, NotificationRule, Pipeline
-from apps.pipelines.selectors import (
-    levels_in_words,
-    notification_defaults_get,
-    notification_settings_for,
+from apps.pipelines.models import (
+    ALL_LEVELS,
+    EventType,
+    Level,
+    NotificationDefaults,
+    NotificationRule,
+    Pipeline,
 )
+from apps.pipelines.selectors import levels_in_words, notification_settings_for
 from apps.preferences.models import NotificationPreference, PreferenceLevel, Suppression
 from apps.tenancy.models import ROLE_RANK, Membership, Project, Tenant
 
@@ -97,6 +100,19 @@ def preference_rows_for_pipeline(*, tenant_id: int, project_id: int, pipeline_id
 # The My notifications page ---------------------------------------------------------------
 
 
+def preference_in_words(row: NotificationPreference | None, inherit: str) -> str:
+    """A row's level, or `inherit` when there is none or it says "inherit"."""
+    if row is None or row.level == PreferenceLevel.INHERIT:
+        return inherit
+    return LEVEL_LABELS[row.level]
+
+
+def muted_in_words(row: NotificationPreference | None) -> str:
+    if row is None:
+        return ""
+    return ", ".join(EVENT_LABELS.get(t, t) for t in row.muted_event_types)
+
+
 @dataclass
 class Outcome:
     """What one rule sends the user for some of a project's pipelines."""
@@ -134,8 +150,22 @@ class ProjectNotifications:
     reaches: list[Reach]
 
     @property
-    def pipeline_setting_count(self) -> int:
-        return len(self.pipeline_preferences)
+    def level_in_words(self) -> str:
+        return preference_in_words(self.preference, "As for the whole tenant")
+
+    @property
+    def muted_in_words(self) -> str:
+        return muted_in_words(self.preference)
+
+    @property
+    def pipelines_set_apart(self) -> list[str]:
+        """The pipelines with a level of their own, with it: "Nightly: None"."""
+        return [
+            f"{p.name}: {LEVEL_LABELS[self.pipeline_preferences[p.pk].level]}"
+            for p in self.pipelines
+            if p.pk in self.pipeline_preferences
+            and self.pipeline_preferences[p.pk].level != PreferenceLevel.INHERIT
+        ]
 
 
 @dataclass
@@ -146,6 +176,14 @@ class TenantNotifications:
     projects: list[ProjectNotifications]
     # The user's address is on the tenant's suppression list: nothing is sent to it.
     suppressed: bool
+
+    @property
+    def level_in_words(self) -> str:
+        return preference_in_words(self.preference, "Not set: all events")
+
+    @property
+    def muted_in_words(self) -> str:
+        return muted_in_words(self.preference)
 
 
 @dataclass
@@ -228,10 +266,10 @@ def my_notifications(
 ) -> list[TenantNotifications]:
     """Per active tenant the user is in, per project: their settings and what reaches them.
 
-    `tenant` and `project` narrow it to one. A fixed number of queries
-    however many tenants, projects, pipelines and rules: memberships,
-    projects, pipelines, rules, their groups, the user's group memberships,
-    preferences, suppressions, and each tenant's defaults.
+    `tenant` and `project` narrow it to one. Nine queries however many
+    tenants, projects, pipelines and rules: memberships, projects,
+    pipelines, rules, their groups, the user's group memberships,
+    preferences, suppressions and the tenants' notification defaults.
     """
     email = user.email.lower()
     roles = _roles(user, tenant)
@@ -266,7 +304,11 @@ def my_notifications(
             "tenant_id", flat=True
         )
     )
-    defaults = {pk: notification_defaults_get(tenant_id=pk) for pk in roles}
+    saved = NotificationDefaults.objects.filter(tenant_id__in=list(roles))
+    defaults = {row.tenant_id: row for row in saved}
+    for pk in roles:
+        # Never saved: the default, on at every level (as notification_defaults_get says).
+        defaults.setdefault(pk, NotificationDefaults(tenant_id=pk, levels=list(ALL_LEVELS)))
 
     by_tenant: dict[int, list[ProjectNotifications]] = {pk: [] for pk in roles}
     for one in projects.select_related("organization").order_by("organization__name", "name", "id"):
@@ -308,10 +350,10 @@ def my_project_get(*, tenant: Tenant, slug: str) -> Project:
     return get_object_or_404(Project.objects.for_tenant(tenant), slug=slug)
 
 
-def my_project_notifications(*, user, tenant: Tenant, project: Project) -> ProjectNotifications:
-    """One project as My notifications shows it (the user is a member of `tenant`)."""
+def my_project_notifications(*, user, tenant: Tenant, project: Project) -> TenantNotifications:
+    """The tenant's entry of My notifications with just `project` (the user is a member)."""
     (mine,) = my_notifications(user=user, tenant=tenant, project=project)
-    return mine.projects[0]
+    return mine
 
 
 def my_preference_get(

@@ -220,6 +220,7 @@ def test_create_a_rule_with_addresses_and_groups(
         "events": [None, "Pipeline failed, Stage failed"],
         "addresses": [None, "oncall@example.com, lead@example.com"],
         "groups": [None, "Web team"],
+        "mandatory": [None, False],
         "enabled": [None, True],
         "scope": "Pipeline Deploy prod in Website",
     }

@@ -25,7 +25,7 @@ from apps.pipelines.models import (
     Pipeline,
     ProjectApiToken,
 )
-from apps.preferences.models import Suppression, SuppressionReason
+from apps.preferences.models import NotificationPreference, Suppression, SuppressionReason
 from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
 from tests.delivery.log_records import make_deliveries, make_event
 from tests.factories import (
@@ -223,6 +223,9 @@ RECIPES: dict[str, Recipe] = {
     "tenancy:pipelines:rule_delete": Recipe(ADMIN, _rule),
     "tenancy:pipelines:rule_set_enabled": Recipe(ADMIN, _rule, post_only=True),
     "tenancy:pipelines:rule_test": Recipe(ADMIN, _rule, post_only=True, allowed_post=200),
+    # My notifications: each member's own settings in the tenant (apps.preferences).
+    "preferences:my_tenant": Recipe(MEMBER, data=lambda w: {"level": "failures"}),
+    "preferences:my_project": Recipe(MEMBER, _project, lambda w: {"level": "none"}),
 }
 
 
@@ -278,6 +281,7 @@ def _snapshot() -> dict:
         Event,
         Delivery,
         Suppression,
+        NotificationPreference,
     ]
     state = {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
     state["AuditEntry"] = AuditEntry.objects.count()
