@@ -129,6 +129,7 @@ def _measure(args: argparse.Namespace, sink, logs: Path, run: str) -> tuple[dict
 
     from benchmarks import engine, measure
     from benchmarks.api import events_api
+    from benchmarks.report import BUSY_LOAD
     from benchmarks.workers import celery_workers
     from benchmarks.world import message_shape, world_create
 
@@ -145,7 +146,14 @@ def _measure(args: argparse.Namespace, sink, logs: Path, run: str) -> tuple[dict
         "django": django.get_version(),
         "batch_size": settings.DELIVERY_BATCH_SIZE,
         "senders": settings.DELIVERY_SENDERS,
+        # Other work on the machine lowers every figure: said with the table.
+        "load_at_start": round(os.getloadavg()[0], 2),
     }
+    if config["load_at_start"] > BUSY_LOAD:
+        say(
+            f"the machine is busy (load {config['load_at_start']} on {config['cpus']} CPUs): "
+            "the figures will be low and uneven"
+        )
     say(f"{config['database']}, {config['engine']}: migrating the scratch database")
     call_command("migrate", verbosity=0, interactive=False)
     say(f"creating {args.recipients:,} people, their group, pipelines and rules")

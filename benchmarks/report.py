@@ -2,6 +2,9 @@
 
 from dataclasses import dataclass
 
+# A one-minute load average above this when the run starts: something else is running.
+BUSY_LOAD = 0.7
+
 
 @dataclass(frozen=True)
 class Target:
@@ -114,6 +117,11 @@ def table(figures: dict, config: dict) -> str:
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     problems = notes(figures)
+    if config["load_at_start"] > BUSY_LOAD:
+        problems.append(
+            f"! The machine was busy when the run started (load {config['load_at_start']}): "
+            "the figures are lower than they should be."
+        )
     if problems:
         lines += ["", *problems]
     return "\n".join(lines)
