@@ -104,8 +104,10 @@ def _render(event: Event, reason: str, test: bool, links: dict) -> tuple[str, st
 
 
 def _scopes(event: Event) -> dict[UnsubscribeScope, int | None]:
-    """What a recipient can unsubscribe from: the pipeline (unless a rule test's sample), its
-    project, the tenant; each with its id."""
+    """What a recipient can unsubscribe from, narrowest first, with its id.
+
+    The pipeline (not a rule test's unsaved sample), its project, the tenant.
+    """
     scopes = {UnsubscribeScope.PIPELINE: event.pipeline.pk} if event.pipeline.pk else {}
     return scopes | {UnsubscribeScope.PROJECT: event.project_id, UnsubscribeScope.TENANT: None}
 
