@@ -174,12 +174,20 @@ def _measure(args: argparse.Namespace, sink, logs: Path, run: str) -> tuple[dict
     if "api" in only and workers:
         _queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
     if only & {"fan_out", "small_events"}:
-        with celery_workers(args.workers, logs=logs, run=run) if workers else nullcontext():
+        running = celery_workers(args.workers, logs=logs, run=run) if workers else nullcontext()
+        with running as processes:
+            pids = [process.pid for process in processes] if workers else [os.getpid()]
             engine.warm_up(world, sink, timeout=timeout)
-            measured("fan_out", engine.fan_out, world, sink, timeout=timeout)
+            measured("fan_out", engine.fan_out, world, sink, engine_pids=pids, timeout=timeout)
             events = args.recipients // 10
             measured(
-                "small_events", engine.small_events, world, sink, events=events, timeout=timeout
+                "small_events",
+                engine.small_events,
+                world,
+                sink,
+                events=events,
+                engine_pids=pids,
+                timeout=timeout,
             )
     return config, figures
 

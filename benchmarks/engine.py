@@ -12,6 +12,7 @@ from django.db.models import Count
 from django.test import Client
 
 from apps.delivery.models import Delivery, DeliveryStatus
+from benchmarks.cpu import CpuMeter
 from benchmarks.sink import Sink
 from benchmarks.world import SMALL_FAN_OUT, World, event_body
 
@@ -45,40 +46,51 @@ def warm_up(world: World, sink: Sink, *, timeout: float) -> None:
     sink.wait_for(SMALL_FAN_OUT, timeout=timeout)
 
 
-def fan_out(world: World, sink: Sink, *, timeout: float) -> dict:
-    """One event to every member of the group."""
+def fan_out(world: World, sink: Sink, *, engine_pids: list[int], timeout: float) -> dict:
+    """One event to every member of the group.
+
+    `engine_pids`: the processes the engine runs in (the workers, or this
+    one), whose CPU time is counted.
+    """
     api = _Api(world)
     expected = len(world.people)
     sink.reset()
+    cpu = CpuMeter(engine_pids, sink)
     start = time.monotonic()
     event_id = api.post(event_body(world.fan_out, 1001))
     answered = time.monotonic()
     done = sink.wait_for(expected, timeout=timeout)
-    return _figures(expected, done - start, [event_id], sink) | {
+    return _figures(expected, done - start, [event_id], sink, cpu) | {
         "api_seconds": round(answered - start, 3)
     }
 
 
-def small_events(world: World, sink: Sink, *, events: int, timeout: float) -> dict:
+def small_events(
+    world: World, sink: Sink, *, events: int, engine_pids: list[int], timeout: float
+) -> dict:
     """`events` events one after the other, each to the rule's SMALL_FAN_OUT addresses."""
     api = _Api(world)
     expected = events * SMALL_FAN_OUT
     sink.reset()
+    cpu = CpuMeter(engine_pids, sink)
     start = time.monotonic()
     ids = [api.post(event_body(world.small, 2000 + n)) for n in range(events)]
     posted = time.monotonic()
     done = sink.wait_for(expected, timeout=timeout)
-    return _figures(expected, done - start, ids, sink) | {
+    return _figures(expected, done - start, ids, sink, cpu) | {
         "events": events,
         "api_seconds": round(posted - start, 3),
     }
 
 
-def _figures(expected: int, seconds: float, event_ids: list[int], sink: Sink) -> dict:
+def _figures(
+    expected: int, seconds: float, event_ids: list[int], sink: Sink, cpu: CpuMeter
+) -> dict:
     return {
         "messages": expected,
         "seconds": round(seconds, 3),
         "per_second": round(expected / seconds),
+        **cpu.per_message_ms(expected),
         **sink.stats(),
         "recorded_sent": _recorded_sent(event_ids, expected),
     }

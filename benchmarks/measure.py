@@ -3,6 +3,7 @@
 Each returns a plain dict of figures (what `--json` prints).
 """
 
+import os
 import smtplib
 import statistics
 import time
@@ -12,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.delivery.models import Event
 from apps.delivery.resolution import event_recipients
+from benchmarks.cpu import CpuMeter
 from benchmarks.sink import Sink
 from benchmarks.world import MessageShape, World, event_create
 
@@ -23,13 +25,14 @@ def _rate(count: int, seconds: float) -> dict:
 def raw_smtplib(shape: MessageShape, addresses: list[str], sink: Sink, *, timeout: float) -> dict:
     """The limit: the same messages through smtplib over one connection, nothing else."""
     sink.reset()
+    cpu = CpuMeter([os.getpid()], sink)
     start = time.monotonic()
     with smtplib.SMTP(sink.host, sink.port, timeout=30) as smtp:
         for number, address in enumerate(addresses):
             message = shape.message_bytes(address, f"<{number}.raw@payments.example>")
             smtp.sendmail(shape.from_email, [address], message)
     done = sink.wait_for(len(addresses), timeout=timeout)
-    return _rate(len(addresses), done - start) | sink.stats()
+    return _rate(len(addresses), done - start) | cpu.per_message_ms(len(addresses)) | sink.stats()
 
 
 def post_office(shape: MessageShape, addresses: list[str], sink: Sink, *, timeout: float) -> dict:
@@ -43,6 +46,7 @@ def post_office(shape: MessageShape, addresses: list[str], sink: Sink, *, timeou
     from post_office.mail import get_queued, send_queued
 
     sink.reset()
+    cpu = CpuMeter([os.getpid()], sink)
     start = time.monotonic()
     mail.send_many(
         [
@@ -61,7 +65,8 @@ def post_office(shape: MessageShape, addresses: list[str], sink: Sink, *, timeou
     while get_queued().exists():
         send_queued()
     done = sink.wait_for(len(addresses), timeout=timeout)
-    figures = _rate(len(addresses), done - start) | sink.stats()
+    figures = _rate(len(addresses), done - start) | cpu.per_message_ms(len(addresses))
+    figures |= sink.stats()
     return figures | {"queuing_seconds": round(queued - start, 3)}
 
 

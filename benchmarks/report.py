@@ -59,6 +59,10 @@ def _rate(run: dict, unit: str = "msg/s") -> str:
     return f"{run['per_second']:,} {unit} ({run['seconds']:.1f} s)"
 
 
+def _cpu(run: dict) -> str:
+    return f"{run['engine_cpu_ms_per_message']:.2f} ms, {run['sink_cpu_ms_per_message']:.2f} ms"
+
+
 def table(figures: dict, config: dict) -> str:
     by_name = {target.name: target for target in targets(figures)}
     rows: list[tuple[str, str, str, str]] = []
@@ -75,16 +79,20 @@ def table(figures: dict, config: dict) -> str:
 
     if "limit" in figures:
         row("1. limit: raw smtplib, one connection", _rate(figures["limit"]))
+        row("     CPU per message: smtplib, sink", _cpu(figures["limit"]))
     if "peer" in figures:
         row("2. peer: django-post-office send_queued", _rate(figures["peer"]))
+        row("     CPU per message: post-office, sink", _cpu(figures["peer"]))
     if "fan_out" in figures:
         run = figures["fan_out"]
         row(f"3. Postmaster: 1 event to {run['messages']:,} recipients", _rate(run))
         row("     the API call answered in", f"{run['api_seconds']:.2f} s")
+        row("     CPU per message: engine, sink", _cpu(run))
         ratios("fan_out")
     if "small_events" in figures:
         run = figures["small_events"]
         row(f"   Postmaster: {run['events']:,} events of 10 recipients", _rate(run))
+        row("     CPU per message: engine, sink", _cpu(run))
         ratios("small_events")
     if "resolution" in figures:
         run = figures["resolution"]

@@ -138,6 +138,7 @@ class Sink:
         if not self._pipe.poll(30):
             raise RuntimeError("The SMTP sink did not start within 30 seconds.")
         self.port = self._pipe.recv()
+        self.pid = self._process.pid
         return self
 
     def __exit__(self, *exc) -> None:
