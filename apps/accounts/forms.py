@@ -32,7 +32,6 @@ class EmailChangeForm(forms.Form):
     email = forms.EmailField(
         label="New email address",
         max_length=254,
-        help_text="We send a confirmation link there; your address changes when you open it.",
     )
     password = forms.CharField(
         label="Your current password",

@@ -19,7 +19,7 @@ def _level_field(inherit_label: str, **kwargs) -> forms.ChoiceField:
 
 def _events_field(excluded: set[str], help_text: str) -> forms.MultipleChoiceField:
     return forms.MultipleChoiceField(
-        label="Events you receive",
+        label="",  # The page's "Events you receive" legend names it.
         choices=[
             (group, [(t.value, t.label) for t in types if t.value not in excluded])
             for group, types in EVENT_GROUPS.items()

@@ -6,7 +6,9 @@ from django.utils.html import strip_tags
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
-from apps.pipelines.models import EventType, NotificationRule, Pipeline
+from apps.delivery.models import Event
+from apps.delivery.resolution import event_recipients
+from apps.pipelines.models import EventType, Level, NotificationRule, Pipeline
 from apps.preferences.models import NotificationPreference, Suppression
 from apps.tenancy.models import Project
 from tests.factories import (
@@ -187,6 +189,7 @@ def test_the_master_switch_turns_everything_off_and_back_on_audited(ann_client, 
 def test_set_the_tenant_level_and_turn_events_off(ann_client, ann, tenant):
     html = page(ann_client.get(tenant_url(tenant)))
     assert "Not set: all events" in html
+    assert "Events you untick here are off in every project of Acme." in html
 
     response = ann_client.post(
         tenant_url(tenant),
@@ -222,6 +225,39 @@ def test_a_level_that_is_not_offered_is_refused(ann_client, tenant):
 
     assert "Select a valid choice." in page(response)
     assert not NotificationPreference.objects.exists()
+
+
+def test_a_choice_made_on_the_page_applies_to_the_next_event(
+    ann_client, tenant, deploy_prod, release_managers
+):
+    NotificationRuleFactory(pipeline=deploy_prod, groups=[release_managers], addresses=[])
+
+    def next_event_reaches_ann() -> bool:
+        event = Event.objects.create(
+            tenant=tenant,
+            project=deploy_prod.project,
+            pipeline=deploy_prod,
+            event_type=EventType.PIPELINE_FAILED,
+            level=Level.ERROR,
+            run_id="1",
+        )
+        event = Event.objects.select_related("pipeline", "project").get(pk=event.pk)
+        return "ann@acme.example" in {r.address for r in event_recipients(event)}
+
+    assert next_event_reaches_ann()
+    ann_client.post(tenant_url(tenant), {"level": "warnings", "events": events_except()})
+    assert next_event_reaches_ann()
+    ann_client.post(
+        project_url(deploy_prod.project),
+        {"level": "inherit", "events": events_except(EventType.PIPELINE_FAILED)},
+    )
+    assert not next_event_reaches_ann()
+    ann_client.post(
+        project_url(deploy_prod.project), {"level": "inherit", "events": events_except()}
+    )
+    assert next_event_reaches_ann()
+    ann_client.post(OVERVIEW, {})
+    assert not next_event_reaches_ann()
 
 
 # A project and its pipelines -----------------------------------------------------------------
