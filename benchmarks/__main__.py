@@ -42,7 +42,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "(default 10000; 200 with --quick)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--json", action="store_true", help="print one JSON object, no table")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object (the table goes to stderr)"
+    )
     parser.add_argument(
         "--workers", type=int, default=2, help="Celery workers when CELERY_BROKER_URL is set (2)"
     )
@@ -114,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.report import table, targets
 
     if args.json:
+        # The table still goes to stderr, for whoever watches the run.
+        print(table(figures, config), file=sys.stderr)
         found = [target.as_json() for target in targets(figures)]
         print(json.dumps({"config": config, **figures, "targets": found}, indent=2))
     else:
