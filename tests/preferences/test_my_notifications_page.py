@@ -437,3 +437,23 @@ def test_the_page_runs_a_bounded_number_of_queries(
         html = page(ann_client.get(OVERVIEW))
 
     assert html.count("Reaches you because") == 2 * count
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_the_project_page_runs_a_bounded_number_of_queries(
+    ann_client, tenant, ann, release_managers, count, django_assert_max_num_queries
+):
+    _crowd(tenant, ann, release_managers, 1)
+    project = Project.objects.get(slug="p0")
+    pipelines = Pipeline.objects.bulk_create(
+        Pipeline(tenant=tenant, project=project, name=f"Nightly {n}", slug=f"nightly-{n}")
+        for n in range(count)
+    )
+    for pipeline in pipelines:
+        NotificationRuleFactory(pipeline=pipeline, groups=[release_managers], addresses=[])
+
+    # Session, user, membership, project, then the selector's nine reads.
+    with django_assert_max_num_queries(13):
+        html = page(ann_client.get(project_url(project)))
+
+    assert html.count("Reaches you because") == count + 1
