@@ -14,6 +14,7 @@ REQUIRED = {
     "ALLOWED_HOSTS": "postmaster.example.com",
     "DATABASE_URL": "postgres://postmaster@db.example.com:5432/postmaster",
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "SITE_URL": "https://postmaster.example.com",
 }
 
 
