@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> None:
             "With CELERY_BROKER_URL the workers and this process must share a cache: "
             "set CACHE_URL too (e.g. redis://127.0.0.1:6379/15)."
         )
+    if broker and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        # Two workers writing one SQLite file fail with "database is locked".
+        raise SystemExit(
+            "With CELERY_BROKER_URL the workers need PostgreSQL: set DATABASE_URL too "
+            "(e.g. postgres://postgres@127.0.0.1:5432/postmaster_bench)."
+        )
     run = uuid.uuid4().hex[:8]
     logs = Path(tempfile.mkdtemp(prefix="postmaster-bench-logs-"))
 
