@@ -225,10 +225,10 @@ def _queue_purge(queue: str) -> None:
 
 
 def _queue_delete(queue: str) -> None:
-    from config.celery import app
+    """Leave the broker as it was: the queue, its routing keys, anything unacknowledged."""
+    from tests.delivery.workers import queue_delete
 
-    with app.connection_for_write() as broker:
-        broker.default_channel.queue_delete(queue)
+    queue_delete(queue)
 
 
 if __name__ == "__main__":
