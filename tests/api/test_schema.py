@@ -75,7 +75,8 @@ def _aim_at_real_things(case, real):
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: every run tries the same examples, so a failure found once is found again.
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api_never_fails_and_answers_as_documented(case, fuzzed_project):
     _aim_at_real_things(case, fuzzed_project)
 
