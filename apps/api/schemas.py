@@ -132,6 +132,7 @@ class DeliveryCounts(Schema):
     sent: int = Field(description="Accepted by the mail server.")
     failed: int = Field(description="Refused for good, or still undeliverable after retrying.")
     suppressed: int = Field(description="Not sent: the address is on the suppression list.")
+    opted_out: int = Field(description="Not sent: the person turned these notifications off.")
 
 
 class DeliveryOut(Schema):

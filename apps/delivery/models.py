@@ -65,9 +65,16 @@ class DeliveryStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     SUPPRESSED = "suppressed", "Suppressed"
+    # The recipient turned these notifications off (My notifications, or unsubscribed).
+    OPTED_OUT = "opted_out", "Opted out"
 
 
-FINAL_STATUSES = [DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SUPPRESSED]
+FINAL_STATUSES = [
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.SUPPRESSED,
+    DeliveryStatus.OPTED_OUT,
+]
 
 
 class Delivery(models.Model):

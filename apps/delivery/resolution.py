@@ -170,8 +170,8 @@ def recipients_of(
     """Each address once with its first (most specific) reason; suppressed ones flagged.
 
     Users who turned the event off are dropped, unless a mandatory rule
-    names them too (its reason is given then). With `keep_opted_out` (a
-    rule's test) they are kept and flagged.
+    names them too (its reason is given then). With `keep_opted_out` (an
+    event's dispatch, a rule's test) they are kept and flagged instead.
     """
     opted_out = _opted_out(event, expansion)
     suppressed = _suppressed(event, expansion)
@@ -204,4 +204,5 @@ def event_recipients(event: Event) -> list[Recipient]:
     rules = _rules(event)
     if not rules:
         return []
-    return recipients_of(rules_expand(rules=rules, event=event), event)
+    # Opted-out people are kept, flagged: the log counts them.
+    return recipients_of(rules_expand(rules=rules, event=event), event, keep_opted_out=True)

@@ -18,7 +18,12 @@ from apps.tenancy.models import Tenant
 
 CHART_DAYS = 14
 # The parts of an event's progress bar; what is queued or sending is the empty rest.
-PROGRESS_PARTS = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SUPPRESSED)
+PROGRESS_PARTS = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.SUPPRESSED,
+    DeliveryStatus.OPTED_OUT,
+)
 
 
 def _day_start(day: date) -> datetime:
@@ -98,6 +103,7 @@ class EventProgress:
     sent: int
     failed: int
     suppressed: int
+    opted_out: int
 
     @property
     def pending(self) -> int:
@@ -113,14 +119,18 @@ class EventProgress:
 
     @property
     def summary(self) -> str:
-        """ "812 of 1,000 sent, 3 failed, 2 suppressed"; only the outcomes there are."""
+        """ "812 of 1,000 sent, 3 failed, 2 suppressed, 1 opted out": the outcomes there are."""
         if not self.dispatched:
             return "Finding the recipients…"
         if not self.total:
             return "No recipients: no rule matched, or everyone was filtered out."
         parts = [f"{self.sent:,} of {self.total:,} sent"]
-        parts += [f"{n:,} {what}" for what, n in [("failed", self.failed)] if n]
-        parts += [f"{n:,} {what}" for what, n in [("suppressed", self.suppressed)] if n]
+        outcomes = [
+            ("failed", self.failed),
+            ("suppressed", self.suppressed),
+            ("opted out", self.opted_out),
+        ]
+        parts += [f"{n:,} {what}" for what, n in outcomes if n]
         if self.pending:
             parts.append(f"{self.pending:,} to go")
         return ", ".join(parts)
@@ -133,6 +143,7 @@ class EventProgress:
             "sent": self.sent,
             "failed": self.failed,
             "suppressed": self.suppressed,
+            "opted_out": self.opted_out,
         }
         return {
             **counts,

@@ -41,7 +41,13 @@ from apps.delivery.models import (
 )
 from apps.delivery.queue import deliveries_due_q
 from apps.delivery.ratelimit import next_window, rate_reserve, rate_return
-from apps.delivery.resolution import Recipient, event_recipients, recipients_of, rules_expand
+from apps.delivery.resolution import (
+    OPTED_OUT,
+    Recipient,
+    event_recipients,
+    recipients_of,
+    rules_expand,
+)
 from apps.delivery.scheduling import task_delay
 from apps.delivery.sending import ConnectError, Connection, ReconnectsExhaustedError
 from apps.mailsettings.models import SmtpSettings
@@ -138,7 +144,11 @@ def deliveries_send_started(*, tenant_id: int) -> None:
 
 
 def _delivery(event: Event, recipient: Recipient, domain: str, now: datetime) -> Delivery:
-    suppressed = bool(recipient.not_sent)
+    held = bool(recipient.not_sent)
+    if recipient.not_sent == OPTED_OUT:
+        status = DeliveryStatus.OPTED_OUT
+    else:
+        status = DeliveryStatus.SUPPRESSED if held else DeliveryStatus.QUEUED
     return Delivery(
         tenant_id=event.tenant_id,
         event=event,
@@ -146,9 +156,9 @@ def _delivery(event: Event, recipient: Recipient, domain: str, now: datetime) ->
         user_id=recipient.user_id,
         reason=recipient.reason[:500],
         message_id=new_message_id(domain, str(event.pk)),
-        status=DeliveryStatus.SUPPRESSED if suppressed else DeliveryStatus.QUEUED,
+        status=status,
         last_reply=recipient.not_sent,
-        finished_at=now if suppressed else None,
+        finished_at=now if held else None,
         queued_at=now,
     )
 

@@ -58,6 +58,7 @@ def test_event_with_each_deliverys_status(api, pipeline):
         "sent": 1,
         "failed": 1,
         "suppressed": 0,
+        "opted_out": 0,
     }
     items = body["deliveries"]["items"]
     assert [(i["address"], i["status"], i["attempts"], i["last_code"]) for i in items] == [

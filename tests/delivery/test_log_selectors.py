@@ -147,7 +147,12 @@ def test_progress_counts_each_status_and_says_it_in_words(tenant, event, theirs)
     assert (progress.queued, progress.sending, progress.pending) == (180, 3, 183)
     assert progress.running
     assert progress.summary == "812 of 1,000 sent, 3 failed, 2 suppressed, 183 to go"
-    assert progress.as_dict()["percent"] == {"sent": 81.2, "failed": 0.3, "suppressed": 0.2}
+    assert progress.as_dict()["percent"] == {
+        "sent": 81.2,
+        "failed": 0.3,
+        "suppressed": 0.2,
+        "opted_out": 0.0,
+    }
 
 
 def test_progress_is_finished_when_nothing_is_queued_or_sending(tenant, event):

@@ -248,7 +248,7 @@ def test_progress_answers_the_counts_as_json_while_delivery_runs(portal, tenant,
     assert done["running"] is False
     assert (done["total"], done["sent"], done["failed"], done["queued"]) == (4, 3, 1, 0)
     assert done["summary"] == "3 of 4 sent, 1 failed"
-    assert done["percent"] == {"sent": 75.0, "failed": 25.0, "suppressed": 0.0}
+    assert done["percent"] == {"sent": 75.0, "failed": 25.0, "suppressed": 0.0, "opted_out": 0.0}
 
 
 # Resend --------------------------------------------------------------------------------

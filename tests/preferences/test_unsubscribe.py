@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from apps.audit.models import AuditEntry
 from apps.delivery.models import DeliveryStatus
+from apps.delivery.selectors import event_progress
 from apps.preferences.models import (
     NotificationPreference,
     PreferenceLevel,
@@ -298,10 +299,16 @@ def test_the_next_event_reaches_the_others_but_not_who_unsubscribed(
     one_click(mail_client, link(deploy_prod, user=ann))
     one_click(mail_client, link(deploy_prod, address="ops@x.example"))
 
-    deliveries = deliver(make_event(deploy_prod))
+    event = make_event(deploy_prod)
+    deliveries = deliver(event)
 
+    # The log counts who was left out, and why.
+    event.refresh_from_db()
+    progress = event_progress(tenant=event.tenant, event=event)
+    assert progress.summary == "1 of 3 sent, 1 suppressed, 1 opted out"
     statuses = {d.address: d.status for d in deliveries}
     assert statuses == {
+        "ann@payments.example": DeliveryStatus.OPTED_OUT,
         "bob@payments.example": DeliveryStatus.SENT,
         "ops@x.example": DeliveryStatus.SUPPRESSED,
     }
@@ -317,4 +324,8 @@ def test_a_project_link_silences_every_pipeline_of_the_project(
     staging = make_pipeline(deploy_prod.project, "Deploy staging", "deploy-staging")
     deliveries = deliver(make_event(staging))
 
-    assert [d.address for d in deliveries] == ["bob@payments.example", "ops@x.example"]
+    assert {d.address: d.status for d in deliveries} == {
+        "ann@payments.example": DeliveryStatus.OPTED_OUT,
+        "bob@payments.example": DeliveryStatus.SENT,
+        "ops@x.example": DeliveryStatus.SENT,
+    }

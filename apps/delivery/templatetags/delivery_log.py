@@ -15,6 +15,7 @@ STATUS_COLOURS = {
     DeliveryStatus.SENT: "success",
     DeliveryStatus.FAILED: "danger",
     DeliveryStatus.SUPPRESSED: "warning",
+    DeliveryStatus.OPTED_OUT: "dark",
 }
 LEVEL_COLOURS = {Level.SUCCESS: "success", Level.WARNING: "warning", Level.ERROR: "danger"}
 
