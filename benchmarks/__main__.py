@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
         # The table still goes to stderr, for whoever watches the run.
         print(table(figures, config), file=sys.stderr)
         found = [target.as_json() for target in targets(figures)]
-        print(json.dumps({"config": config, **figures, "targets": found}, indent=2))
+        everything = {"config": config, **figures, "targets": found}
+        print(json.dumps(everything, indent=2, ensure_ascii=False))
     else:
         print(table(figures, config))
     say(f"logs of the workers and the server: {logs}")

@@ -19,7 +19,7 @@ class CpuMeter:
     """CPU the sender's processes (the engine's, a client's) and the sink use from now on."""
 
     def __init__(self, sender_pids: list[int], sink):
-        self.pids = {"engine": sender_pids, "sink": [sink.pid]}
+        self.pids = {"sender": sender_pids, "sink": [sink.pid]}
         self.start = {name: cpu_seconds(pids) for name, pids in self.pids.items()}
 
     def per_message_ms(self, messages: int) -> dict:

@@ -60,7 +60,7 @@ def _rate(run: dict, unit: str = "msg/s") -> str:
 
 
 def _cpu(run: dict) -> str:
-    return f"{run['engine_cpu_ms_per_message']:.2f} ms, {run['sink_cpu_ms_per_message']:.2f} ms"
+    return f"{run['sender_cpu_ms_per_message']:.2f} ms, {run['sink_cpu_ms_per_message']:.2f} ms"
 
 
 def table(figures: dict, config: dict) -> str:
