@@ -7,7 +7,6 @@ each with one keep-alive connection (http.client), posting for a fixed time.
 
 import http.client
 import json
-import signal
 import socket
 import statistics
 import subprocess
@@ -17,6 +16,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.workers import stop
 from benchmarks.world import World, event_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,12 +46,7 @@ def wsgi_server(*, threads: int, log: Path):
         _wait_answering(port, process, log)
         yield port
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _wait_answering(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
