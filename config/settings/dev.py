@@ -14,6 +14,17 @@ DATABASES = {
 }
 MAILCATCHER_ENABLED = env.bool("MAILCATCHER_ENABLED", default=True)
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The portal, the mail catcher and the sweep write to one file side by side:
+    # WAL lets readers and a writer overlap, and IMMEDIATE takes the write lock up
+    # front, so a second writer waits instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
+    )
+
 # A key derived from the development SECRET_KEY, so a laptop needs no setup;
 # production must name its own keys (see production.py).
 FIELD_ENCRYPTION_KEYS = env.list(

@@ -51,3 +51,25 @@ def test_dev_settings_need_no_configuration(tmp_path):
     result = _start("config.settings.dev", {})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_dev_sqlite_lets_several_processes_write(tmp_path):
+    # make run's portal, catcher and sweep share the file: WAL and immediate transactions.
+    code = (
+        "import django; django.setup(); from django.db import connection;"
+        "cursor = connection.cursor(); cursor.execute('PRAGMA journal_mode');"
+        "print(cursor.fetchone()[0])"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.dev"}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'dev.sqlite3'}"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "wal"
