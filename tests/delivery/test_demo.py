@@ -46,6 +46,14 @@ def test_the_readme_curl_example_reaches_the_mail_catcher(client, settings, mail
     message = email.message_from_bytes(bytes(caught[0].raw), policy=email.policy.default)
     assert "Pipeline failed" in message["Subject"]
     assert message["From"].addresses[0].display_name == "Postmaster"
+    # One-click unsubscribe (RFC 8058) and both parts, as the catcher received them.
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = message["List-Unsubscribe"]
+    assert link.startswith(f"<{settings.SITE_URL}/unsubscribe/")
+    assert link.endswith("/>")
+    assert client.get(link[len(settings.SITE_URL) + 1 : -1]).status_code == 200  # the confirm page
+    assert message.get_body(("plain",)).get_content().strip()
+    assert "<html" in message.get_body(("html",)).get_content().lower()
 
     status = client.get(
         f"/api/v1/events/{response.json()['id']}",
