@@ -11,19 +11,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.delivery.models import Event
-from apps.delivery.scheduling import task_delay
+from apps.delivery.services import events_dispatch_soon
 from apps.pipelines.models import Pipeline
 
 # The same idempotency key within this window answers the same event.
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
-def _dispatch_later(event_id: int) -> None:
-    # If the broker is down, task_delay logs it; the sweep dispatches the event later.
-    task_delay("event_dispatch_task", event_id)
+def _dispatch_later(tenant_id: int) -> None:
+    # Mostly a cache mark: one dispatch task takes all of the tenant's new events.
+    # If the broker is down, the sweep dispatches the event later.
+    events_dispatch_soon(tenant_id=tenant_id)
 
 
-@transaction.atomic
 def event_accept(
     *,
     pipeline: Pipeline,
@@ -41,33 +41,42 @@ def event_accept(
     answered and nothing is created. Input is validated by the caller (the
     API's schema); the database constraints are the last word.
     """
+    fields = {
+        "tenant_id": pipeline.tenant_id,
+        "project_id": pipeline.project_id,
+        "pipeline": pipeline,
+        "event_type": event_type,
+        "level": level,
+        "run_id": run_id,
+        "run_url": run_url,
+        "message": message,
+        "stage": stage,
+    }
     key = idempotency_key or None
-    if key is not None:
-        earlier = Event.objects.filter(project_id=pipeline.project_id, idempotency_key=key).first()
-        if earlier is not None:
-            if earlier.created_at >= timezone.now() - IDEMPOTENCY_WINDOW:
-                return earlier, False
-            # Expired: the key is free again.
-            earlier.idempotency_key = None
-            earlier.save(update_fields=["idempotency_key"])
+    if key is None:
+        # One INSERT: atomic on its own, no transaction or savepoint needed.
+        event = Event.objects.create(**fields)
+    else:
+        event, created = _accept_once(pipeline, key, fields)
+        if not created:
+            return event, False
+    tenant_id = event.tenant_id
+    transaction.on_commit(lambda: _dispatch_later(tenant_id))
+    return event, True
+
+
+@transaction.atomic
+def _accept_once(pipeline: Pipeline, key: str, fields: dict) -> tuple[Event, bool]:
+    earlier = Event.objects.filter(project_id=pipeline.project_id, idempotency_key=key).first()
+    if earlier is not None:
+        if earlier.created_at >= timezone.now() - IDEMPOTENCY_WINDOW:
+            return earlier, False
+        # Expired: the key is free again.
+        earlier.idempotency_key = None
+        earlier.save(update_fields=["idempotency_key"])
     try:
         with transaction.atomic():
-            event = Event.objects.create(
-                tenant_id=pipeline.tenant_id,
-                project_id=pipeline.project_id,
-                pipeline=pipeline,
-                event_type=event_type,
-                level=level,
-                run_id=run_id,
-                run_url=run_url,
-                message=message,
-                stage=stage,
-                idempotency_key=key,
-            )
+            return Event.objects.create(**fields, idempotency_key=key), True
     except IntegrityError:
-        if key is None:
-            raise
         # A concurrent request with the same key was first: answer its event.
         return Event.objects.get(project_id=pipeline.project_id, idempotency_key=key), False
-    transaction.on_commit(lambda: _dispatch_later(event.pk))
-    return event, True

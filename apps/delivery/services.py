@@ -62,6 +62,10 @@ logger = logging.getLogger(__name__)
 SWEEP_GRACE = timedelta(seconds=10)
 # Events the sweep queues at once; the next sweep takes the rest.
 SWEEP_EVENTS = 1000
+# Events one dispatch task reads at a time.
+DISPATCH_CHUNK = 200
+# While a tenant's dispatch task is queued, new events join it for this long at most.
+DISPATCH_MARK_SECONDS = 2
 NOT_CONFIGURED = "No SMTP settings: neither the tenant nor the host has set up outgoing mail."
 # Errors sending one message can raise (ValueError: an address SMTP cannot carry).
 SEND_ERRORS = (smtplib.SMTPException, OSError, ValueError)
@@ -89,6 +93,22 @@ def event_dispatch(*, event_id: int) -> int | None:
     when there was nothing to do: already dispatched, or its tenant is
     disabled (the event then waits; the sweep dispatches it once enabled).
     """
+    dispatched = _dispatch(event_id)
+    if dispatched is not None:
+        _send_soon_after_commit(dispatched.tenant_id, dispatched.to_send)
+        return dispatched.created
+    return None
+
+
+@dataclass
+class _Dispatched:
+    tenant_id: int
+    created: int
+    to_send: int
+
+
+def _dispatch(event_id: int) -> _Dispatched | None:
+    """One event's deliveries, in a transaction of its own; sending is up to the caller."""
     with transaction.atomic():
         event = (
             Event.objects.select_for_update(of=("self",))
@@ -109,11 +129,60 @@ def event_dispatch(*, event_id: int) -> int | None:
         event.dispatched_at = now
         event.recipient_count = len(recipients)
         event.save(update_fields=["dispatched_at", "recipient_count"])
-        to_send = sum(not recipient.not_sent for recipient in recipients)
-        if to_send:
-            tenant_id = event.tenant_id
-            transaction.on_commit(lambda: deliveries_send_soon(tenant_id=tenant_id, count=to_send))
-    return len(recipients)
+    to_send = sum(not recipient.not_sent for recipient in recipients)
+    return _Dispatched(event.tenant_id, len(recipients), to_send)
+
+
+def _send_soon_after_commit(tenant_id: int, count: int) -> None:
+    if count:
+        transaction.on_commit(lambda: deliveries_send_soon(tenant_id=tenant_id, count=count))
+
+
+def _dispatch_queued_key(tenant_id: int) -> str:
+    return f"delivery:dispatch-queued:{tenant_id}"
+
+
+def events_dispatch_soon(*, tenant_id: int) -> None:
+    """Queue dispatching the tenant's new events: one task for however many arrive meanwhile.
+
+    Called when an event is committed. If the broker (or the cache) is down,
+    the event waits undispatched and the periodic sweep queues it. The mark
+    is short-lived: should a queued task be lost (a purged queue), the next
+    events queue another soon, not only the sweep.
+    """
+    key = _dispatch_queued_key(tenant_id)
+    try:
+        added = cache.add(key, 1, timeout=DISPATCH_MARK_SECONDS)
+    except Exception:
+        logger.exception("Tenant %s's dispatch not marked; queueing it anyway.", tenant_id)
+        added = None
+    if added is False:
+        return  # A task is queued already and has not started: it takes this event too.
+    if not task_delay("events_dispatch_task", tenant_id) and added:
+        cache.delete(key)  # Not queued after all; the sweep will.
+
+
+def events_dispatch(*, tenant_id: int) -> int:
+    """Dispatch every undispatched event of the tenant, oldest first; how many.
+
+    A disabled tenant's events wait (the sweep dispatches them once it is
+    enabled). Each event is dispatched in its own transaction; the
+    deliveries of all of them are queued for sending once, at the end.
+    """
+    cache.delete(_dispatch_queued_key(tenant_id))  # what is committed from now on needs another
+    if not Tenant.objects.filter(pk=tenant_id, is_active=True).exists():
+        return 0
+    events = Event.objects.filter(tenant_id=tenant_id, dispatched_at__isnull=True).order_by("pk")
+    done = to_send = last = 0
+    while chunk := list(events.filter(pk__gt=last).values_list("pk", flat=True)[:DISPATCH_CHUNK]):
+        for event_id in chunk:
+            dispatched = _dispatch(event_id)
+            if dispatched is not None:
+                done += 1
+                to_send += dispatched.to_send
+        last = chunk[-1]
+    _send_soon_after_commit(tenant_id, to_send)
+    return done
 
 
 def _send_queued_key(tenant_id: int) -> str:
@@ -225,7 +294,7 @@ def _claim(tenant_id: int, limit: int, now: datetime) -> tuple[str, list[Deliver
         ).order_by("pk")
     )
     # Each event once, not joined to every delivery row.
-    events = Event.objects.select_related("pipeline", "project").in_bulk(
+    events = Event.objects.select_related("tenant", "pipeline", "project").in_bulk(
         {d.event_id for d in batch}
     )
     for delivery in batch:
@@ -461,8 +530,9 @@ def events_sweep(*, older_than: timedelta = SWEEP_GRACE) -> SweepReport:
     events = Event.objects.filter(
         dispatched_at__isnull=True, created_at__lte=now - older_than, tenant__is_active=True
     ).order_by("created_at")
+    missed = list(events.values_list("pk", "tenant_id")[:SWEEP_EVENTS])
     report = SweepReport(
-        events=list(events.values_list("pk", flat=True)[:SWEEP_EVENTS]),
+        events=[event_id for event_id, _ in missed],
         tenants=list(
             Delivery.objects.filter(deliveries_due_q(now), tenant__is_active=True)
             .order_by()
@@ -470,8 +540,9 @@ def events_sweep(*, older_than: timedelta = SWEEP_GRACE) -> SweepReport:
             .distinct()
         ),
     )
-    for event_id in report.events:
-        task_delay("event_dispatch_task", event_id)
+    # One dispatch task per tenant: it takes every undispatched event of it.
+    for tenant_id in dict.fromkeys(tenant_id for _, tenant_id in missed):
+        task_delay("events_dispatch_task", tenant_id)
     for tenant_id in report.tenants:
         task_delay("deliveries_send_task", tenant_id)
     return report

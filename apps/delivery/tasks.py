@@ -17,6 +17,7 @@ from apps.delivery.services import (
     deliveries_send,
     deliveries_send_started,
     event_dispatch,
+    events_dispatch,
     events_sweep,
 )
 from config.celery import SWEEP_SECONDS
@@ -28,7 +29,13 @@ SEND_TASK_SECONDS = 60
 
 @shared_task
 def event_dispatch_task(event_id: int) -> None:
+    # Tasks queued before dispatch was coalesced per tenant (events_dispatch_task).
     event_dispatch(event_id=event_id)
+
+
+@shared_task
+def events_dispatch_task(tenant_id: int) -> None:
+    events_dispatch(tenant_id=tenant_id)
 
 
 @shared_task

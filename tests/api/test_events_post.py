@@ -45,7 +45,7 @@ def test_accepted_event_is_stored_and_dispatched_after_commit(
     )
     assert event.message == "Migration 0042 failed."
     assert len(callbacks) == 1
-    assert dispatched == [event.pk]
+    assert dispatched == [event.tenant_id]
 
 
 def test_only_the_required_fields(api, pipeline):

@@ -82,7 +82,7 @@ def test_with_the_broker_down_the_event_is_kept_and_the_sweep_sends_it(
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     with monkeypatch.context() as m:
-        m.setattr(tasks.event_dispatch_task, "delay", broker_down)
+        m.setattr(tasks.events_dispatch_task, "delay", broker_down)
         with django_capture_on_commit_callbacks(execute=True):
             event = accept(deploy_prod)
 
