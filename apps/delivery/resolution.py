@@ -194,15 +194,25 @@ def recipients_of(
     return list(recipients.values())
 
 
-def event_recipients(event: Event) -> list[Recipient]:
+def event_recipients(event: Event, *, memo: dict | None = None) -> list[Recipient]:
     """Who the event goes to, most specific reason first; [] when its level does not notify.
 
     Expects the event with its pipeline and project loaded (select_related).
+    `memo`, one dict for the events of one dispatch task, reuses the
+    notification settings, the rules and what they name per pipeline and
+    event type; preferences and suppressions are read for each event.
     """
-    if not notification_settings_for(event.pipeline).notifies(event.level):
+    memo = {} if memo is None else memo
+    settings_key = ("settings", event.pipeline_id)
+    if settings_key not in memo:
+        memo[settings_key] = notification_settings_for(event.pipeline)
+    if not memo[settings_key].notifies(event.level):
         return []
-    rules = _rules(event)
-    if not rules:
+    rules_key = ("expansion", event.pipeline_id, event.event_type)
+    if rules_key not in memo:
+        rules = _rules(event)
+        memo[rules_key] = rules_expand(rules=rules, event=event) if rules else None
+    if memo[rules_key] is None:
         return []
     # Opted-out people are kept, flagged: the log counts them.
-    return recipients_of(rules_expand(rules=rules, event=event), event, keep_opted_out=True)
+    return recipients_of(memo[rules_key], event, keep_opted_out=True)

@@ -93,7 +93,7 @@ def event_dispatch(*, event_id: int) -> int | None:
     when there was nothing to do: already dispatched, or its tenant is
     disabled (the event then waits; the sweep dispatches it once enabled).
     """
-    dispatched = _dispatch(event_id)
+    dispatched = _dispatch(event_id, {})
     if dispatched is not None:
         _send_soon_after_commit(dispatched.tenant_id, dispatched.to_send)
         return dispatched.created
@@ -107,8 +107,12 @@ class _Dispatched:
     to_send: int
 
 
-def _dispatch(event_id: int) -> _Dispatched | None:
-    """One event's deliveries, in a transaction of its own; sending is up to the caller."""
+def _dispatch(event_id: int, memo: dict) -> _Dispatched | None:
+    """One event's deliveries, in a transaction of its own; sending is up to the caller.
+
+    `memo`: what the events of one task share (see `event_recipients`), and
+    the Message-ID domain per tenant.
+    """
     with transaction.atomic():
         event = (
             Event.objects.select_for_update(of=("self",))
@@ -118,9 +122,11 @@ def _dispatch(event_id: int) -> _Dispatched | None:
         )
         if event is None or event.dispatched_at is not None or not event.tenant.is_active:
             return None
-        recipients = event_recipients(event)
+        recipients = event_recipients(event, memo=memo)
         now = timezone.now()
-        domain = _message_id_domain(event.tenant)
+        if ("domain", event.tenant_id) not in memo:
+            memo["domain", event.tenant_id] = _message_id_domain(event.tenant)
+        domain = memo["domain", event.tenant_id]
         Delivery.objects.bulk_create(
             [_delivery(event, recipient, domain, now) for recipient in recipients],
             batch_size=1000,
@@ -174,9 +180,10 @@ def events_dispatch(*, tenant_id: int) -> int:
         return 0
     events = Event.objects.filter(tenant_id=tenant_id, dispatched_at__isnull=True).order_by("pk")
     done = to_send = last = 0
+    memo: dict = {}  # settings, rules and domain, read once for all the events
     while chunk := list(events.filter(pk__gt=last).values_list("pk", flat=True)[:DISPATCH_CHUNK]):
         for event_id in chunk:
-            dispatched = _dispatch(event_id)
+            dispatched = _dispatch(event_id, memo)
             if dispatched is not None:
                 done += 1
                 to_send += dispatched.to_send

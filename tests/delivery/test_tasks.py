@@ -6,7 +6,8 @@ The same flow with a real broker and real workers is in test_workers.py.
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -218,3 +219,49 @@ def test_a_big_fan_out_is_shared_by_several_senders(settings, tenant, queued):
     deliveries_send_soon(tenant_id=tenant.pk, count=250)
 
     assert queued == [("deliveries_send_task", tenant.pk)] * 3
+
+
+def test_events_arriving_together_share_one_dispatch_task(
+    deploy_prod, rule, mail_server, sink, queued, django_capture_on_commit_callbacks
+):
+    tenant_id = deploy_prod.tenant_id
+    with django_capture_on_commit_callbacks(execute=True):
+        first = accept(deploy_prod, run_id="1")
+        second = accept(deploy_prod, run_id="2")
+    assert queued == [("events_dispatch_task", tenant_id)]  # the API's answer: a cache mark
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.events_dispatch_task(tenant_id)  # it starts: later events need another
+
+    assert Event.objects.filter(pk__in=[first.pk, second.pk], dispatched_at=None).count() == 0
+    assert Delivery.objects.filter(event__in=[first, second]).count() == 4
+    assert queued[1:] == [("deliveries_send_task", tenant_id)]  # sending queued once
+    with django_capture_on_commit_callbacks(execute=True):
+        accept(deploy_prod, run_id="3")
+    assert queued[2:] == [("events_dispatch_task", tenant_id)]
+
+
+def test_a_dispatch_task_leaves_a_disabled_tenants_events_waiting(deploy_prod, rule, queued):
+    waiting = make_event(deploy_prod)
+    Tenant.objects.filter(pk=deploy_prod.tenant_id).update(is_active=False)
+
+    tasks.events_dispatch_task(deploy_prod.tenant_id)
+
+    waiting.refresh_from_db()
+    assert waiting.dispatched_at is None
+    assert queued == []
+
+
+def test_a_dispatch_task_reads_rules_and_settings_once_for_its_events(deploy_prod, rule, queued):
+    def dispatch(events):
+        for n in range(events):
+            make_event(deploy_prod, run_id=str(n))
+        with CaptureQueriesContext(connection) as queries:
+            tasks.events_dispatch_task(deploy_prod.tenant_id)
+        return len(queries)
+
+    one, six = dispatch(1), dispatch(6)
+    assert Delivery.objects.count() == 14
+    # Each further event: its savepoint, locked, its preferences and suppressions,
+    # inserted, marked; not its pipeline's settings, rules, groups or Message-ID domain.
+    assert six - one <= 5 * 6
