@@ -180,7 +180,7 @@ def event_detail(
     event = api_event_get(token=token, event_id=event_id)
     if event is None:
         raise HttpError(404, f"No event {event_id} in project “{token.project.name}”.")
-    progress = event_progress(tenant=token.tenant, event=event)
+    progress = event_progress(tenant=token.tenant_id, event=event)
     deliveries = event_deliveries_page(event=event, limit=limit, offset=offset)
     return {
         "id": event.pk,

@@ -198,17 +198,33 @@ def project_api_token_get(*, tenant: Tenant, pk: int) -> ProjectApiToken:
     )
 
 
+# The events API's hot lookup, in SQL written once: building the same query
+# through the ORM costs ~0.5 ms of CPU per call, most of an event's intake
+# (`make bench --only api --profile DIR`). Table names come from the models.
+_TOKEN_SQL = f"""
+    SELECT token.id, token.tenant_id, token.project_id, token.last_used_at,
+           project.name AS project_name, project.slug AS project_slug
+    FROM {ProjectApiToken._meta.db_table} token
+    JOIN {Project._meta.db_table} project ON project.id = token.project_id
+    WHERE token.hash = %s AND token.revoked_at IS NULL
+"""  # noqa: S608 (no input is formatted in, only the models' table names)
+
+
 def api_token_authenticate(raw_token: str) -> ProjectApiToken | None:
-    """The active token `raw_token` is, with its project and tenant; None for anything else.
+    """The active token `raw_token` is, with its project; None for anything else.
 
     Looked up by hash, so no stored value is compared character by
     character. A revoked token is refused; a disabled tenant's token is not,
     because its events are still accepted and kept until it is enabled again.
+    Fields not read here (and the tenant) load on first use.
     """
     if not raw_token or not raw_token.startswith(TOKEN_PREFIX):
         return None
-    return (
-        ProjectApiToken.objects.select_related("project", "tenant")
-        .filter(hash=token_hash(raw_token), revoked_at__isnull=True)
-        .first()
-    )
+    for token in ProjectApiToken.objects.raw(_TOKEN_SQL, [token_hash(raw_token)]):
+        token.project = Project.from_db(
+            token._state.db,
+            ["id", "tenant_id", "name", "slug"],
+            [token.project_id, token.tenant_id, token.project_name, token.project_slug],
+        )
+        return token
+    return None

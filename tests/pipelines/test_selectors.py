@@ -164,12 +164,17 @@ def test_another_tenants_pipeline_is_not_found(tenant, other_tenant):
 # API tokens --------------------------------------------------------------------------
 
 
-def test_a_token_authenticates_with_its_project_and_tenant(project, django_assert_num_queries):
+def test_a_token_authenticates_with_its_project_in_one_query(project, django_assert_num_queries):
     token = ProjectApiTokenFactory(project=project, raw="pm_right-token")
     with django_assert_num_queries(1):
         found = api_token_authenticate("pm_right-token")
-        assert (found.project, found.tenant) == (project, project.tenant)
+        assert (found.project, found.project.name, found.tenant_id) == (
+            project,
+            project.name,
+            project.tenant_id,
+        )
     assert found == token
+    assert found.tenant == project.tenant
 
 
 @pytest.mark.parametrize("raw", ["pm_wrong-token", "", "right-token", "pm_right-toke"])
