@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.delivery",
     "apps.preferences",
     "apps.api",
+    "apps.oauth",
     # Only so the API docs page serves ninja's own copy of Swagger UI, not a CDN's.
     "ninja",
 ]
@@ -163,6 +164,23 @@ UNSUBSCRIBE_LINK_DAYS = env.int("UNSUBSCRIBE_LINK_DAYS", default=60)
 SMTP_DEFAULT_TIMEOUT = env.int("SMTP_DEFAULT_TIMEOUT", default=15)
 # A PEM bundle of extra certificate authorities to trust for SMTP TLS.
 SMTP_CA_BUNDLE = env("SMTP_CA_BUNDLE", default="")
+
+# OAuth2 sign-in for SMTP (apps.oauth). The providers' endpoints, overridable
+# so tests (and a sovereign cloud) can point elsewhere; {tenant} is the
+# Microsoft directory (tenant) ID.
+OAUTH_MICROSOFT_TOKEN_URL = env(
+    "OAUTH_MICROSOFT_TOKEN_URL",
+    default="https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+)
+OAUTH_GOOGLE_AUTHORIZE_URL = env(
+    "OAUTH_GOOGLE_AUTHORIZE_URL", default="https://accounts.google.com/o/oauth2/v2/auth"
+)
+OAUTH_GOOGLE_TOKEN_URL = env("OAUTH_GOOGLE_TOKEN_URL", default="https://oauth2.googleapis.com/token")
+# Seconds to wait for a token endpoint; a cached access token is renewed this
+# many seconds before it expires; a PEM bundle of extra CAs for the endpoints.
+OAUTH_TIMEOUT = env.int("OAUTH_TIMEOUT", default=10)
+OAUTH_TOKEN_REFRESH_MARGIN = env.int("OAUTH_TOKEN_REFRESH_MARGIN", default=300)
+OAUTH_CA_BUNDLE = env("OAUTH_CA_BUNDLE", default="")
 
 LOGGING = {
     "version": 1,
