@@ -7,7 +7,11 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("accounts/", include("apps.accounts.urls")),
     path("mail/", include("apps.mailcatcher.urls")),
+    # OAuth2 sign-in for a tenant's own SMTP server, beside its Email settings.
+    path("t/<slug:tenant_slug>/email/oauth/", include("apps.oauth.urls")),
     path("t/<slug:tenant_slug>/", include("apps.tenancy.urls")),
+    # Google's redirect URI (one for every tenant and the host).
+    path("oauth/", include("apps.oauth.callback_urls")),
     path("invitations/", include("apps.tenancy.invitation_urls")),
     path("me/", include("apps.preferences.urls")),
     path("me/account/", include("apps.accounts.account_urls")),
