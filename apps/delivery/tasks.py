@@ -20,6 +20,7 @@ from apps.delivery.services import (
     events_dispatch,
     events_sweep,
 )
+from apps.operations.selectors import maintenance_is_on
 from config.celery import SWEEP_SECONDS
 
 # A send task yields its worker after this long (queueing itself again), so
@@ -40,15 +41,19 @@ def events_dispatch_task(tenant_id: int) -> None:
 
 @shared_task
 def deliveries_send_task(tenant_id: int) -> None:
-    """Send the tenant's due deliveries, batch after batch, until none is due."""
+    """Send the tenant's due deliveries, batch after batch, until none is due.
+
+    Nothing is claimed in maintenance mode: the mail waits, queued, until
+    switching it off (or the sweep after) queues this task again.
+    """
     deliveries_send_started(tenant_id=tenant_id)
     eager = deliveries_send_task.app.conf.task_always_eager
     stop_at = time.monotonic() + SEND_TASK_SECONDS
-    while deliveries_send(tenant_id=tenant_id).claimed:
+    while not (paused := maintenance_is_on()) and deliveries_send(tenant_id=tenant_id).claimed:
         if not eager and time.monotonic() > stop_at:
             deliveries_send_task.delay(tenant_id)
             return
-    if not eager:
+    if not eager and not paused:
         _send_again_when_due(tenant_id)
 
 

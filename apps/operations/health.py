@@ -1,0 +1,141 @@
+"""The checks behind `/health/`: each one's status, a short reason, and how long it took.
+
+Answers say ok/error and a few plain words, never a host, a port, a URL or
+an exception's text: the page needs no sign-in. The checks of outside
+services (broker, workers, SMTP) are cached for a few seconds in the shared
+cache, so load balancers polling every web process cost little.
+"""
+
+import contextlib
+import socket
+import time
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from apps.mailsettings.selectors import host_smtp_settings
+from apps.operations.selectors import maintenance_state
+
+OK, ERROR, EAGER = "ok", "error", "eager"
+# How long one check may wait for an outside service, in seconds.
+CHECK_TIMEOUT = 2.0
+WORKERS_TIMEOUT = 1.0
+# How long the outside services' results are reused.
+CACHE_SECONDS = 10
+
+
+@dataclass
+class Check:
+    status: str
+    ms: float = 0.0
+    reason: str = ""
+    # A required check that fails makes the whole answer 503.
+    required: bool = False
+
+    def as_dict(self) -> dict:
+        found = asdict(self)
+        if not self.reason:
+            del found["reason"]
+        return found
+
+
+def health_report() -> tuple[bool, dict]:
+    """(healthy, the JSON answer)."""
+    broker = _cached("broker", _broker, required=bool(settings.CELERY_BROKER_URL))
+    checks = {
+        "database": _timed(_database, required=True),
+        "broker": broker,
+        "workers": _cached("workers", lambda: _workers(broker)),
+        "smtp": _cached("smtp", _smtp),
+    }
+    healthy = all(c.status != ERROR for c in checks.values() if c.required)
+    degraded = any(c.status == ERROR for c in checks.values())
+    try:
+        maintenance = maintenance_state().is_on
+    except Exception:  # the database is down: said by its check
+        maintenance = None
+    body = {
+        "status": "ok" if not degraded else ("degraded" if healthy else "down"),
+        "maintenance": maintenance,
+        "checks": {name: check.as_dict() for name, check in checks.items()},
+    }
+    return healthy, body
+
+
+def _timed(probe, *, required=False) -> Check:
+    started = time.perf_counter()
+    try:
+        check = probe()
+    except Exception:
+        check = Check(ERROR, reason="unexpected error")
+    check.ms = round((time.perf_counter() - started) * 1000, 1)
+    check.required = required
+    return check
+
+
+def _cached(name: str, probe, *, required=False) -> Check:
+    key = f"operations:health:{name}"
+    try:
+        found = cache.get(key)
+    except Exception:
+        found = None
+    if found is not None:
+        return Check(**{**found, "required": required})
+    check = _timed(probe, required=required)
+    with contextlib.suppress(Exception):
+        cache.set(key, asdict(check), CACHE_SECONDS)
+    return check
+
+
+def _database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:
+        return Check(ERROR, reason="unreachable")
+    return Check(OK)
+
+
+def _broker() -> Check:
+    if not settings.CELERY_BROKER_URL:
+        return Check(EAGER, reason="no broker: work runs in the web process")
+    from config.celery import app
+
+    try:
+        with app.connection_for_write(connect_timeout=CHECK_TIMEOUT) as conn:
+            conn.ensure_connection(max_retries=0, timeout=CHECK_TIMEOUT)
+    except Exception:
+        return Check(ERROR, reason="unreachable")
+    return Check(OK)
+
+
+def _workers(broker: Check) -> Check:
+    if broker.status == EAGER:
+        return Check(EAGER, reason="no broker: work runs in the web process")
+    if broker.status != OK:
+        return Check(ERROR, reason="broker unreachable")
+    from config.celery import app
+
+    try:
+        replies = app.control.inspect(timeout=WORKERS_TIMEOUT).ping()
+    except Exception:
+        return Check(ERROR, reason="broker unreachable")
+    if not replies:
+        return Check(ERROR, reason="no worker answered")
+    return Check(OK)
+
+
+def _smtp() -> Check:
+    row = host_smtp_settings()
+    if row is None:
+        return Check(ERROR, reason="host email settings not set")
+    timeout = min(CHECK_TIMEOUT, row.timeout or CHECK_TIMEOUT)
+    try:
+        with socket.create_connection((row.host, row.port), timeout=timeout):
+            pass
+    except OSError:
+        return Check(ERROR, reason="unreachable")
+    return Check(OK)
