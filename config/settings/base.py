@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.delivery",
     "apps.preferences",
     "apps.api",
+    "apps.operations",
     "apps.oauth",
     # Only so the API docs page serves ninja's own copy of Swagger UI, not a CDN's.
     "ninja",
@@ -50,6 +51,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Maintenance mode: refuses changes (after sign-in is known, so system administrators pass).
+    "apps.operations.middleware.MaintenanceModeMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -67,6 +70,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.portal",
+                "apps.operations.context_processors.maintenance",
             ],
         },
     },
