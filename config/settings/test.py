@@ -20,3 +20,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# No test reaches a real identity provider: nothing listens on port 9, and the
+# tests that need a token endpoint start the stand-in in tests/oauth/.
+OAUTH_MICROSOFT_TOKEN_URL = "https://127.0.0.1:9/{tenant}/oauth2/v2.0/token"
+OAUTH_GOOGLE_TOKEN_URL = "https://127.0.0.1:9/token"
+OAUTH_GOOGLE_AUTHORIZE_URL = "https://127.0.0.1:9/authorize"
