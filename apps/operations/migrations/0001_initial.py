@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('tenancy', '0003_smtp_network_policy'),
+        ('tenancy', '0002_organizations_projects_memberships'),
     ]
 
     operations = [
