@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.core import views as core_views
+from apps.operations import views as operations_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -18,4 +19,6 @@ urlpatterns = [
     path("unsubscribe/", include("apps.preferences.unsubscribe_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.api.urls")),
+    # For load balancers and monitoring: no sign-in, JSON.
+    path("health/", operations_views.health, name="health"),
 ]
