@@ -17,7 +17,13 @@ app.conf.beat_schedule = {
         "schedule": SWEEP_SECONDS,
         # A sweep that waited longer than this is replaced by the next one.
         "options": {"expires": SWEEP_SECONDS},
-    }
+    },
+    # Tenants whose mail is failing: a dashboard banner, and their admins emailed.
+    "failure-alerts": {
+        "task": "apps.operations.tasks.failure_alerts_check_task",
+        "schedule": SWEEP_SECONDS * 2,
+        "options": {"expires": SWEEP_SECONDS * 2},
+    },
 }
 # Publishing retries once, at once (on a fresh connection: enough when the
 # broker restarted). With the broker down, accepting an event (which queues
