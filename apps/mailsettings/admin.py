@@ -33,6 +33,7 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
                     "new_password",
                     "password_tested",
                     "clear_password",
+                    "confirm_unencrypted",
                     "smtp_domain",
                 ]
             },

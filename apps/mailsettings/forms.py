@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from apps.core.fields import Secret
-from apps.mailsettings import transport
+from apps.mailsettings import netguard, transport
 from apps.mailsettings.models import PORT_ERROR, TIMEOUT_ERROR, Security, SmtpSettings
 from apps.mailsettings.validators import validate_single_line
 
@@ -40,6 +40,13 @@ USERNAME_WITHOUT_PASSWORD = (
 )
 TESTED_PASSWORD_NOT_KEPT = (
     "Type the password again to save it: the one you tested is never sent back to your browser."
+)
+UNENCRYPTED_WARNING = (
+    "Security is “None”: the password will be sent unencrypted, readable by anyone on "
+    "the network path. Choose STARTTLS or implicit TLS/SSL if the server offers it."
+)
+UNENCRYPTED_NOT_CONFIRMED = (
+    "Tick “Send the password unencrypted” to confirm, or choose STARTTLS or implicit TLS/SSL."
 )
 # Changing these sends the login to another server or account, so a stored
 # password is not reused without being typed again.
@@ -71,6 +78,12 @@ class SmtpSettingsForm(forms.ModelForm):
         label="Clear the stored password",
         required=False,
         help_text="Tick to remove the stored password, e.g. for a server that needs no login.",
+    )
+    confirm_unencrypted = forms.BooleanField(
+        label="Send the password unencrypted",
+        required=False,
+        help_text="Needed only with security “None” and a login: the password then "
+        "travels in clear text. Tick to confirm that you accept this.",
     )
     test_to = forms.CharField(
         label="To",
@@ -105,6 +118,7 @@ class SmtpSettingsForm(forms.ModelForm):
             "new_password",
             "password_tested",
             "clear_password",
+            "confirm_unencrypted",
             "smtp_domain",
             "from_email",
             "from_name",
@@ -133,6 +147,7 @@ class SmtpSettingsForm(forms.ModelForm):
         # Read before validation copies the typed values onto the instance.
         self.stored = {name: getattr(self.instance, name) for name in (*SERVER_FIELDS, "security")}
         self.has_stored_password = bool(self.instance.password)
+        self.creating = self.instance.pk is None
         self.fields["new_password"].help_text = (
             "A password is stored. Leave blank to keep the current password."
             if self.has_stored_password
@@ -219,8 +234,39 @@ class SmtpSettingsForm(forms.ModelForm):
         missing = cleaned.get("username") and not has_password and not self.testing
         if missing and "new_password" not in self.errors:
             self.add_error("new_password", USERNAME_WITHOUT_PASSWORD)
+        if self._needs_unencrypted_confirmation(cleaned, has_password):
+            self.add_error("confirm_unencrypted", UNENCRYPTED_NOT_CONFIRMED)
+        self._check_network(cleaned)
         self.warnings = self._warnings(cleaned, has_password)
         return cleaned
+
+    def _needs_unencrypted_confirmation(self, cleaned: dict, has_password: bool) -> bool:
+        """A login over a clear connection, not confirmed (a stored, unchanged one was)."""
+        if cleaned.get("confirm_unencrypted"):
+            return False
+        if not (cleaned.get("security") == Security.NONE and cleaned.get("username")):
+            return False
+        if not has_password:
+            return False
+        unchanged = (
+            not self.creating
+            and self.stored["security"] == Security.NONE
+            and not cleaned.get("new_password")
+            and not any(self._changed(name) for name in SERVER_FIELDS)
+        )
+        return not unchanged
+
+    def _check_network(self, cleaned: dict) -> None:
+        """A tenant's settings: refuse a host or port the network policy does not allow."""
+        host, port = cleaned.get("host"), cleaned.get("port")
+        if not host or not port:
+            return
+        try:
+            netguard.check_host(host, port, netguard.policy_for(self.instance))
+        except netguard.PortNotAllowed as error:
+            self.add_error("port", error.message)
+        except netguard.AddressNotAllowed as error:
+            self.add_error("host", error.message)
 
     def _changed(self, name: str) -> bool:
         return name in self.cleaned_data and self.cleaned_data[name] != self.stored[name]
@@ -240,10 +286,7 @@ class SmtpSettingsForm(forms.ModelForm):
                 "fails, choose “STARTTLS”."
             )
         if security == Security.NONE and has_password and cleaned.get("username"):
-            warnings.append(
-                "Security is “None”: the password will be sent unencrypted. Choose STARTTLS "
-                "or implicit TLS/SSL if the server offers it."
-            )
+            warnings.append(UNENCRYPTED_WARNING)
         return warnings
 
     @property

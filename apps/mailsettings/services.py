@@ -2,8 +2,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.audit.services import audit_record, field_changes
+from apps.mailsettings import netguard
 from apps.mailsettings.models import SmtpSettings
 from apps.mailsettings.selectors import host_smtp_settings_forget
+from apps.tenancy.models import Tenant
 
 AUDITED_FIELDS = (
     "name",
@@ -73,3 +75,39 @@ def smtp_settings_delete(*, actor, smtp_settings: SmtpSettings, request=None) ->
         request=request,
     )
     current.delete()
+
+
+NETWORK_FIELDS = ("smtp_private_network_allowed", "smtp_extra_ports")
+
+
+@transaction.atomic
+def tenant_smtp_network_update(
+    *, tenant: Tenant, private_allowed: bool, extra_ports: str, actor, request=None
+):
+    """Set a tenant's exceptions to the SMTP network policy (system administrators only).
+
+    `extra_ports` as typed ("1025, 2526"); stored normalised. Audited.
+    """
+    stored = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    before = {name: getattr(stored, name) for name in NETWORK_FIELDS}
+    try:
+        ports = netguard.parse_ports(extra_ports)
+    except ValueError as error:
+        raise ValidationError({"smtp_extra_ports": str(error)}) from None
+    stored.smtp_private_network_allowed = private_allowed
+    stored.smtp_extra_ports = ", ".join(str(port) for port in ports)
+    after = {name: getattr(stored, name) for name in NETWORK_FIELDS}
+    if after == before:
+        return stored
+    stored.save(update_fields=[*NETWORK_FIELDS, "updated_at"])
+    audit_record(
+        actor=actor,
+        action="tenant.smtp_network_update",
+        target=stored,
+        changes=field_changes(before, after),
+        tenant=stored,
+        request=request,
+    )
+    for name in NETWORK_FIELDS:
+        setattr(tenant, name, after[name])
+    return stored

@@ -24,6 +24,7 @@ from django.core.mail.backends.smtp import EmailBackend
 from django.core.mail.utils import DNS_NAME
 from django.utils.functional import cached_property
 
+from apps.mailsettings import netguard
 from apps.mailsettings.models import Preset, Security, SmtpSettings
 from apps.mailsettings.presets import (
     GMAIL_APP_PASSWORD,
@@ -59,6 +60,41 @@ class SmtpReply:
         return f"{self.code} {self.text}".strip()
 
 
+class GuardedSMTP(smtplib.SMTP):
+    """smtplib's SMTP, connecting only where the network policy allows.
+
+    The socket goes to an address `netguard` resolved and checked; the name
+    stays the host's (`_host`), so STARTTLS verifies the certificate for it.
+    """
+
+    policy: netguard.NetworkPolicy | None = None
+
+    def _get_socket(self, host, port, timeout):
+        if self.policy is None:  # Fail closed: never connect unchecked.
+            raise netguard.AddressNotAllowed("No network policy was given for this connection.")
+        return netguard.connect(
+            host, port, policy=self.policy, timeout=timeout, source_address=self.source_address
+        )
+
+
+class GuardedSMTP_SSL(smtplib.SMTP_SSL, GuardedSMTP):  # noqa: N801 (as smtplib names it)
+    """Implicit TLS: smtplib wraps GuardedSMTP's checked socket, for the host's name."""
+
+
+def guarded_connection(
+    cls: type[GuardedSMTP], host: str, port: int, *, policy: netguard.NetworkPolicy, **params
+) -> GuardedSMTP:
+    """Connect as smtplib's constructor does, with the policy in place first."""
+    connection = cls(**params)
+    connection.policy = policy
+    connection._host = host  # What TLS checks the certificate against.
+    code, message = connection.connect(host, port)
+    if code != 220:
+        connection.close()
+        raise smtplib.SMTPConnectError(code, message)
+    return connection
+
+
 class SmtpBackend(EmailBackend):
     """Django's SMTP backend with verified TLS, guarded AUTH and kept replies.
 
@@ -66,8 +102,9 @@ class SmtpBackend(EmailBackend):
     (to DATA) for each message sent, in order.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, policy: netguard.NetworkPolicy, **kwargs):
         super().__init__(**kwargs)
+        self.policy = policy
         self.replies: list[SmtpReply] = []
 
     @cached_property
@@ -83,7 +120,8 @@ class SmtpBackend(EmailBackend):
         params = {"local_hostname": DNS_NAME.get_fqdn(), "timeout": self.timeout}
         if self.use_ssl:
             params["context"] = self.ssl_context
-        connection = self.connection_class(self.host, self.port, **params)
+        cls = GuardedSMTP_SSL if self.use_ssl else GuardedSMTP
+        connection = guarded_connection(cls, self.host, self.port, policy=self.policy, **params)
         try:
             if self.use_tls:
                 try:
@@ -153,6 +191,7 @@ class SmtpBackend(EmailBackend):
 def smtp_backend(smtp_settings: SmtpSettings, *, password: str, alias: str) -> SmtpBackend:
     """A backend for these settings; `password` is the plaintext to log in with, or ""."""
     return SmtpBackend(
+        policy=netguard.policy_for(smtp_settings),
         alias=alias,
         host=smtp_settings.host,
         port=smtp_settings.port,
@@ -180,6 +219,28 @@ class Outcome(StrEnum):
     MESSAGE_REJECTED = "message_rejected"
     DISCONNECTED = "disconnected"
     OTHER = "other"
+    # Something answered, but refused us at the greeting or EHLO (or is no SMTP server).
+    GREETING_REFUSED = "greeting_refused"
+    # The address or port is not allowed for these (tenant's) settings.
+    NOT_ALLOWED = "not_allowed"
+    # What a tenant is told of any failure to reach the server (see `describe`).
+    UNREACHABLE = "unreachable"
+
+
+# Failures before the server has greeted and answered EHLO: for a tenant's
+# settings they all read the same (`Outcome.UNREACHABLE`), so the test email
+# cannot tell a closed port from a filtered one or from a refused address,
+# nor show what a non-SMTP service answered.
+CONNECTION_LEVEL = frozenset(
+    {
+        Outcome.NOT_ALLOWED,
+        Outcome.CONNECTION_REFUSED,
+        Outcome.TIMED_OUT,
+        Outcome.DISCONNECTED,
+        Outcome.GREETING_REFUSED,
+        Outcome.UNREACHABLE,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -198,6 +259,10 @@ def _reply_class(outcome: Outcome, code: int, text: bytes | str) -> Classificati
 def classify(error: BaseException) -> Classification:
     """What a sending error means. Order matters: the ssl and smtplib errors are OSErrors."""
     match error:
+        case netguard.AddressNotAllowed():
+            return Classification(Outcome.NOT_ALLOWED, False, detail=error.message)
+        case smtplib.SMTPConnectError() | smtplib.SMTPHeloError():
+            return _reply_class(Outcome.GREETING_REFUSED, error.smtp_code, error.smtp_error)
         case smtplib.SMTPServerDisconnected() if isinstance(error.__context__, OSError):
             # smtplib reports a read that failed (timed out, reset) as a
             # disconnection; the error underneath says which.
@@ -312,6 +377,22 @@ WORDING = {
         "Check the port and security mode: a server expecting TLS may drop a plain "
         "connection. If they are right, the server may be busy: try again later.",
     ),
+    Outcome.GREETING_REFUSED: (
+        "{host} answered on port {port}, but did not accept a mail session.",
+        "Check the port: it may belong to another service. The server's reply below may "
+        "say why (for example, too many connections).",
+    ),
+    Outcome.NOT_ALLOWED: (
+        "{detail}",
+        "Check the SMTP host and port.",
+    ),
+    Outcome.UNREACHABLE: (
+        "Postmaster could not connect to a mail server at {host} on port {port}.",
+        "Check the SMTP host and port (usually 587 for STARTTLS, 465 for implicit TLS) and "
+        "the security mode, and that the server accepts connections from the internet. "
+        "Postmaster connects only to public addresses and the usual SMTP ports, unless a "
+        "system administrator allowed others for your tenant.",
+    ),
     Outcome.OTHER: (
         "The test email could not be sent: {detail}",
         "Check the settings above. If they are right, show the server's reply to the "
@@ -356,7 +437,13 @@ def describe(
     sender: str = "",
     password: str = "",
 ) -> TestEmailResult:
-    """The plain-words result for a classified outcome, free of the password."""
+    """The plain-words result for a classified outcome, free of the password.
+
+    For a tenant's settings, every connection-level failure is one generic
+    answer, without the server's reply.
+    """
+    if smtp_settings.tenant_id is not None and classification.outcome in CONNECTION_LEVEL:
+        classification = Classification(Outcome.UNREACHABLE, classification.transient)
     message, hint = WORDING[classification.outcome]
     if classification.outcome is Outcome.AUTH_FAILED:
         hint = _auth_hint(smtp_settings) or hint

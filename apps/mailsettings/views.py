@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from apps.mailsettings.forms import TEST_BUTTON, SmtpSettingsForm
+from apps.mailsettings.forms import TEST_BUTTON, UNENCRYPTED_WARNING, SmtpSettingsForm
 from apps.mailsettings.models import SmtpSettings
 from apps.mailsettings.presets import presets_data
 from apps.mailsettings.selectors import SmtpSource, effective_smtp_settings, smtp_settings_for
@@ -64,6 +64,7 @@ def tenant_settings(request):
         "presets": presets_data(),
         "test_button": TEST_BUTTON,
         "test_result": test_result,
+        "unencrypted_warning": UNENCRYPTED_WARNING,
     }
     return render(request, "mailsettings/tenant_settings.html", context)
 

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from apps.accounts.models import User
+from apps.mailsettings.services import NETWORK_FIELDS, tenant_smtp_network_update
 from apps.tenancy import services
 from apps.tenancy.models import Role, SystemAdministrator, Tenant
 
@@ -55,9 +56,23 @@ class TenantAdmin(admin.ModelAdmin):
         }
         return super().get_form(request, obj, **kwargs)
 
-    def get_fields(self, request, obj=None):
+    def get_fieldsets(self, request, obj=None):
         # A new tenant starts enabled; the short name is in every link, so it stays.
-        return ["name", "slug"] if obj is None else ["name", "slug", "is_active"]
+        if obj is None:
+            return [(None, {"fields": ["name", "slug"]})]
+        return [
+            (None, {"fields": ["name", "slug", "is_active"]}),
+            (
+                "Mail network",
+                {
+                    "description": "Where this tenant's own SMTP settings may connect. "
+                    "By default only public internet addresses and ports 25, 465, 587 "
+                    "and 2525, so nobody can reach the host's internal network through "
+                    "Postmaster.",
+                    "fields": list(NETWORK_FIELDS),
+                },
+            ),
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else ["slug"]
@@ -78,6 +93,13 @@ class TenantAdmin(admin.ModelAdmin):
         if "is_active" in form.changed_data:
             toggle = services.tenant_enable if obj.is_active else services.tenant_disable
             toggle(tenant=stored, **by)
+        if any(name in form.changed_data for name in NETWORK_FIELDS):
+            tenant_smtp_network_update(
+                tenant=stored,
+                private_allowed=obj.smtp_private_network_allowed,
+                extra_ports=obj.smtp_extra_ports,
+                **by,
+            )
 
     def delete_model(self, request, obj):
         services.tenant_delete(tenant=obj, actor=request.user, request=request)

@@ -19,6 +19,7 @@ from django.db.models import Q
 
 from apps.accounts.models import User
 from apps.core.models import TenantQuerySet, TimeStampedModel
+from apps.mailsettings.netguard import validate_ports
 
 
 class Tenant(TimeStampedModel):
@@ -27,6 +28,27 @@ class Tenant(TimeStampedModel):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=50, unique=True)
     is_active = models.BooleanField("active", default=True)
+    # Exceptions to the network policy for the tenant's own SMTP settings
+    # (apps.mailsettings.netguard); only system administrators set them.
+    smtp_private_network_allowed = models.BooleanField(
+        "May use private network addresses for SMTP",
+        default=False,
+        help_text=(
+            "Lets this tenant's own SMTP settings point at loopback, private or other "
+            "non-public addresses, on any port (e.g. a relay or mail catcher inside your "
+            "network). Off: public addresses only."
+        ),
+    )
+    smtp_extra_ports = models.CharField(
+        "Extra allowed SMTP ports",
+        max_length=200,
+        blank=True,
+        validators=[validate_ports],
+        help_text=(
+            "Ports besides 25, 465, 587 and 2525 that this tenant's SMTP settings may use "
+            "on public addresses, separated by commas, e.g. 2526, 8025."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]

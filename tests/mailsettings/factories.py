@@ -6,7 +6,12 @@ from apps.mailsettings.models import Security, SmtpSettings
 
 
 class SmtpSettingsFactory(DjangoModelFactory):
-    """The host's row by default; pass `tenant=` for a tenant's, `secret=` for a password."""
+    """The host's row by default; pass `tenant=` for a tenant's, `secret=` for a password.
+
+    A tenant's row points at a test server on 127.0.0.1, so its tenant is
+    allowed private network addresses, unless `private_network=False` (the
+    network policy's own tests).
+    """
 
     class Meta:
         model = SmtpSettings
@@ -22,6 +27,19 @@ class SmtpSettingsFactory(DjangoModelFactory):
     from_name = "Postmaster Alerts"
     timeout = 5
     password = factory.LazyAttribute(lambda row: Secret(row.secret) if row.secret else None)
+
+    @factory.post_generation
+    def private_network(row, create, extracted, **kwargs):
+        if row.tenant is not None and extracted is not False:
+            allow_private_network(row.tenant, save=create)
+
+
+def allow_private_network(tenant, *, save: bool = True):
+    """What a system administrator does for a tenant whose SMTP server is on 127.0.0.1."""
+    tenant.smtp_private_network_allowed = True
+    if save:
+        tenant.save(update_fields=["smtp_private_network_allowed"])
+    return tenant
 
 
 def smtp_form_data(**overrides) -> dict:

@@ -8,6 +8,14 @@
     if (!data || !select) {
       return;
     }
+    var security = document.getElementById("id_security");
+    function showUnencrypted() {
+      // The warning and its confirmation, while security is "None".
+      document.querySelectorAll(".smtp-unencrypted").forEach(function (block) {
+        block.hidden = security.value !== "none";
+      });
+    }
+    security.addEventListener("change", showUnencrypted);
     var presets = {};
     JSON.parse(data.textContent).forEach(function (preset) {
       presets[preset.key] = preset;
@@ -23,7 +31,8 @@
       if (preset && preset.host) {
         document.getElementById("id_host").value = preset.host;
         document.getElementById("id_port").value = preset.port;
-        document.getElementById("id_security").value = preset.security;
+        security.value = preset.security;
+        showUnencrypted();
       }
       showNote();
     });

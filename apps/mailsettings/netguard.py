@@ -1,0 +1,214 @@
+"""Where a tenant's SMTP settings may connect: no way into the host's own network.
+
+A tenant types an SMTP host; Postmaster connects to it from inside the
+host's network. Unless a system administrator allowed it for that tenant,
+a name that resolves to a loopback, private, link-local, shared (carrier-grade
+NAT), multicast, reserved or unspecified address is refused; on a public
+address only the usual SMTP ports (and the tenant's extra ones) are allowed.
+A tenant allowed the private network may use any port there: that is what
+the exception is for (a relay or mail catcher inside the network). The check runs when the settings are
+saved (`check_host`, for the form's error) and again on every connection
+(`connect`): the name is resolved once more, every address it gives is
+checked, and the socket connects to a checked address itself, so a DNS
+answer that changes in between (rebinding) cannot slip through. TLS still
+verifies the certificate against the host *name* (smtplib passes it as
+server_hostname).
+
+The host's own settings are edited only by system administrators, the same
+people who grant these exceptions, so they are not restricted.
+"""
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+
+# The ports mail submission and relay use: SMTP, implicit TLS, submission, and
+# the common alternative of hosted providers.
+STANDARD_PORTS = frozenset({25, 465, 587, 2525})
+# RFC 6052's well-known NAT64 prefix: the IPv4 address is the last 32 bits.
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+SHARED = ipaddress.IPv4Network("100.64.0.0/10")
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class AddressNotAllowed(OSError):
+    """The host resolves to an address (or the settings use a port) this tenant may not use."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class PortNotAllowed(AddressNotAllowed):
+    pass
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    # Non-public addresses allowed, on any port.
+    private_allowed: bool = False
+    # The ports allowed on public addresses; None: any (the host's own settings).
+    ports: frozenset[int] | None = STANDARD_PORTS
+
+
+UNRESTRICTED = NetworkPolicy(private_allowed=True, ports=None)
+
+
+def parse_ports(text: str) -> list[int]:
+    """ "1025, 2526" → [1025, 2526]; raises ValueError with a plain-words message."""
+    ports = []
+    for item in text.replace(";", ",").replace(" ", ",").split(","):
+        if not item:
+            continue
+        if not item.isdigit() or not 1 <= int(item) <= 65535:
+            raise ValueError(
+                f"“{item}” is not a port: enter numbers between 1 and 65535, "
+                "separated by commas, like 1025, 2526."
+            )
+        ports.append(int(item))
+    return sorted(set(ports))
+
+
+def validate_ports(text: str) -> None:
+    try:
+        parse_ports(text)
+    except ValueError as error:
+        raise ValidationError(str(error), code="ports") from None
+
+
+def policy_for(smtp_settings) -> NetworkPolicy:
+    """The policy for these settings: the host's are unrestricted, a tenant's as allowed."""
+    tenant = smtp_settings.tenant if smtp_settings.tenant_id else None
+    if tenant is None:
+        return UNRESTRICTED
+    extra = parse_ports(tenant.smtp_extra_ports or "")
+    return NetworkPolicy(
+        private_allowed=tenant.smtp_private_network_allowed,
+        ports=STANDARD_PORTS | frozenset(extra),
+    )
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address inside an IPv4-mapped, 6to4 or NAT64 address, if any."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def address_refusal(address: Address) -> str | None:
+    """Why an address is not on the public internet ("a loopback address"), or None if it is.
+
+    Python's `is_global` knows the IANA special-purpose registries (private,
+    shared, documentation, reserved, ...); multicast and IPv6 site-local
+    addresses count as global there, so they are named here, as are IPv4
+    addresses tucked inside IPv6 ones.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(address)
+        if inner is not None:
+            reason = address_refusal(inner)
+            return f"{reason} ({inner}) inside an IPv6 address" if reason else None
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_loopback:
+        return "a loopback address (this machine)"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if isinstance(address, ipaddress.IPv4Address) and address in SHARED:
+        return "a carrier-grade NAT (shared) address"
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return "a site-local address"
+    if address.is_reserved:
+        return "a reserved address"
+    if address.is_private:
+        return "a private network address"
+    if not address.is_global:
+        return "a special-purpose address, not on the public internet"
+    return None
+
+
+def check_port(port: int, policy: NetworkPolicy) -> None:
+    """Raise PortNotAllowed for a port not allowed on a public address."""
+    if policy.ports is not None and port not in policy.ports:
+        allowed = ", ".join(str(p) for p in sorted(policy.ports))
+        raise PortNotAllowed(
+            f"Port {port} is not allowed. Use one of {allowed}; a system administrator "
+            "can allow other ports for your tenant."
+        )
+
+
+def _check_address(host: str, port: int, address: Address, policy: NetworkPolicy) -> None:
+    reason = address_refusal(address)
+    if reason is None:
+        check_port(port, policy)
+    elif not policy.private_allowed:
+        named = str(address) if host == str(address) else f"{host} resolves to {address}"
+        raise AddressNotAllowed(
+            f"{named}, {reason}. Postmaster only connects to mail servers on the public "
+            "internet; a system administrator can allow private addresses for your tenant."
+        )
+
+
+def resolve_allowed(host: str, port: int, policy: NetworkPolicy) -> list[tuple]:
+    """Every address `host` resolves to, as getaddrinfo gives them, all checked.
+
+    Raises AddressNotAllowed (PortNotAllowed) if any address (or the port on a
+    public one) is not allowed (a
+    name with one public and one private address is refused: it is either a
+    mistake or an attempt), socket.gaierror if the name does not resolve.
+    getaddrinfo also reads the odd spellings of IPv4 addresses
+    (2130706433, 0177.0.0.1, 0x7f.1), so they are checked as what they are.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    for *_, sockaddr in infos:
+        # An IPv6 sockaddr may carry a zone ("fe80::1%eth0"): the address is before it.
+        _check_address(host, port, ipaddress.ip_address(sockaddr[0].split("%")[0]), policy)
+    return infos
+
+
+def check_host(host: str, port: int, policy: NetworkPolicy) -> None:
+    """For saving settings: raise AddressNotAllowed if the port or the resolved host is refused.
+
+    A name that does not resolve (now) passes if the port is allowed on a
+    public address: the test email says so, and every connection checks again.
+    """
+    if policy == UNRESTRICTED:
+        return
+    try:
+        resolve_allowed(host, port, policy)
+    except (socket.gaierror, UnicodeError):
+        check_port(port, policy)
+
+
+def connect(
+    host: str,
+    port: int,
+    *,
+    policy: NetworkPolicy,
+    timeout: float | None,
+    source_address: tuple | None = None,
+) -> socket.socket:
+    """A TCP connection to `host`, made to one of its checked addresses (as create_connection)."""
+    error: OSError | None = None
+    for family, type_, proto, _, sockaddr in resolve_allowed(host, port, policy):
+        sock = socket.socket(family, type_, proto)
+        try:
+            if timeout is not None:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"{host} has no address to connect to.")
