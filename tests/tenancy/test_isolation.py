@@ -17,7 +17,9 @@ from apps.accounts.models import User
 from apps.audit.models import AuditEntry
 from apps.delivery.models import Delivery, DeliveryStatus, Event
 from apps.groups.models import UserGroup, UserGroupMember
+from apps.core.fields import Secret
 from apps.mailsettings.models import SmtpSettings
+from apps.oauth.models import OAuthGrant
 from apps.pipelines.models import (
     NotificationDefaults,
     NotificationRule,
@@ -83,6 +85,14 @@ class World:
         group = UserGroupFactory(tenant=tenant, organization=organization)
         UserGroupMember.objects.create(tenant=tenant, group=group, user=people["group_member"])
         smtp_settings = SmtpSettingsFactory(tenant=tenant, host=f"smtp.{key}.example", secret=key)
+        OAuthGrant.objects.create(
+            smtp_settings=smtp_settings,
+            tenant=tenant,
+            provider="microsoft365",
+            directory_id=f"{key}.onmicrosoft.com",
+            client_id=_OAUTH["client_id"],
+            client_secret=Secret(f"{key}-client-secret"),
+        )
         pipeline = PipelineFactory(project=project, slug=f"{key}-deploy")
         event = make_event(pipeline, run_id=f"{key}-4711")
         failed = make_deliveries(event, DeliveryStatus.FAILED, 1, prefix=f"oncall-{key}")[0]
@@ -155,6 +165,13 @@ _RULE = {
     "enabled": "on",
 }
 _GROUP = {"name": "On call", "alias_addresses": "oncall@example.com", "scope": ""}
+# Blank secret: keep the stored one.
+_OAUTH = {
+    "provider": "microsoft365",
+    "directory_id": "renamed.onmicrosoft.com",
+    "client_id": "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901",
+    "client_secret": "",
+}
 
 RECIPES: dict[str, Recipe] = {
     "tenancy:dashboard": Recipe(MEMBER, allowed_post=405),
@@ -190,6 +207,10 @@ RECIPES: dict[str, Recipe] = {
         ADMIN, data=lambda w: smtp_form_data(host=w.smtp_settings.host, from_name="Renamed")
     ),
     "tenancy:mailsettings:use_host": Recipe(ADMIN),
+    # OAuth2 sign-in for the tenant's own SMTP server (apps.oauth).
+    "mailsettings_oauth:setup": Recipe(ADMIN, data=lambda w: _OAUTH),
+    "mailsettings_oauth:test": Recipe(ADMIN, post_only=True, allowed_post=200),
+    "mailsettings_oauth:disconnect": Recipe(ADMIN),
     "tenancy:delivery:log": Recipe(ADMIN, allowed_post=405),
     "tenancy:delivery:event_detail": Recipe(ADMIN, _event, allowed_post=405),
     "tenancy:delivery:event_progress": Recipe(ADMIN, _event, allowed_post=405),
@@ -273,6 +294,7 @@ def _snapshot() -> dict:
         UserGroupMember,
         User,
         SmtpSettings,
+        OAuthGrant,
         NotificationDefaults,
         Pipeline,
         NotificationRule,
