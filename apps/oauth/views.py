@@ -129,7 +129,10 @@ def _start_google_flow(request, place: Place, grant: OAuthGrant):
         "client_id": grant.client_id,
         "return_url": place.page_url,
     }
-    return redirect(flow["url"])
+    # A page that moves on by itself, not a redirect: the site's CSP
+    # (form-action 'self') blocks a form submission redirected to Google.
+    context = {"google_url": flow["url"], "account": place.smtp_settings.username}
+    return render(request, "oauth/google_continue.html", context)
 
 
 def test_page(request, place: Place, template: str, **extra):
