@@ -4,12 +4,14 @@ import threading
 from django.core.management.base import BaseCommand
 
 from apps.delivery.services import events_sweep
+from apps.operations.services import failure_alerts_check
 from config.celery import SWEEP_SECONDS
 
 
 class Command(BaseCommand):
     help = (
-        "Dispatch missed events and send due deliveries (retries included), once or every "
+        "Dispatch missed events and send due deliveries (retries included), and check for "
+        "tenants whose mail is failing (failure alerts), once or every "
         "--every seconds. Celery beat does this where a broker is set; without one, run this "
         "next to the portal so retries go out."
     )
@@ -32,5 +34,8 @@ class Command(BaseCommand):
                     f"Swept: {len(report.events)} events to dispatch, "
                     f"{len(report.tenants)} tenants with mail to send."
                 )
+            alerts = failure_alerts_check()
+            if alerts.emailed:
+                self.stdout.write(f"Failure alerts emailed for {len(alerts.emailed)} tenants.")
             if every is None or stopping.wait(every):
                 return
