@@ -11,4 +11,5 @@ urlpatterns = [
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("email/", views.email_change, name="email_change"),
     path("email/confirm/<str:token>/", views.email_confirm, name="email_confirm"),
+    path("confirm-password/", views.reauth, name="reauth"),
 ]

@@ -52,3 +52,11 @@ class EmailChangeForm(forms.Form):
                 "or sign out and reset your password."
             )
         return password
+
+
+class ReauthForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )

@@ -1,5 +1,6 @@
 import logging
 
+from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -12,7 +13,9 @@ from apps.accounts.email_change import (
     email_change_token_make,
     email_taken,
 )
+from apps.accounts.lockout import unlock_account
 from apps.accounts.models import User
+from apps.accounts.reauth import reauth_stamp
 from apps.audit.services import SECRET_CHANGED, audit_record, field_changes
 
 logger = logging.getLogger(__name__)
@@ -155,3 +158,40 @@ def user_email_change_confirm(*, user: User, token: str, request=None) -> User:
     context = {"user": user, "old_email": change.old, "new_email": change.new}
     transaction.on_commit(lambda: _notice_send(context, change.old))
     return user
+
+
+@transaction.atomic
+def user_password_reset(*, user: User, request=None) -> None:
+    """The user chose a new password from a reset link: audited, and any sign-in lockout lifted.
+
+    Whoever can read the account's mail is its owner, so the failures that
+    paused sign-in (perhaps someone else's guesses) no longer count.
+    """
+    unlock_account(email=user.email)
+    audit_record(
+        actor=user,
+        action="user.password_reset",
+        target=user,
+        changes={"password": SECRET_CHANGED},
+        request=request,
+    )
+
+
+def user_reauthenticate(*, user: User, password: str, request) -> bool:
+    """Check the signed-in user's password again ("sudo mode"); audited either way.
+
+    Through `authenticate`, so wrong passwords here count towards the
+    sign-in lockout like those on the sign-in page.
+    """
+    confirmed = authenticate(request, username=user.email, password=password)
+    ok = confirmed is not None and confirmed.pk == user.pk
+    if ok:
+        reauth_stamp(request)
+    with transaction.atomic():
+        audit_record(
+            actor=user,
+            action="user.reauthenticated" if ok else "user.reauthentication_failed",
+            target=user,
+            request=request,
+        )
+    return ok

@@ -1,7 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from apps.accounts.forms import LoginForm, PasswordResetForm, SetPasswordForm
+from apps.accounts.forms import LoginForm, PasswordResetForm
+from apps.accounts.views import PasswordResetConfirmView
 
 app_name = "accounts"
 
@@ -32,10 +33,7 @@ urlpatterns = [
     ),
     path(
         "reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(
-            form_class=SetPasswordForm,
-            success_url=reverse_lazy("accounts:password_reset_complete"),
-        ),
+        PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
     path(

@@ -62,12 +62,31 @@ def test_seed_demo_is_idempotent_and_complete(db, settings):
     assert not [g for g in UserGroup.objects.all() if g.notification_warning]
 
 
+def _sign_in(client, email: str) -> None:
+    """Through the sign-in form, as a person (and the sign-in lockout) sees it."""
+    response = client.post("/accounts/login/", {"username": email, "password": DEMO_PASSWORD})
+    assert response.status_code == 302, response.content.decode()
+
+
 def test_demo_logins_work(db, client):
     call_command("seed_demo")
     assert User.objects.get(email=SYSTEM_ADMIN_EMAIL).is_system_admin
     for email, tenant_slug in [(TENANT_ADMIN_EMAIL, "acme"), (OTHER_TENANT_ADMIN_EMAIL, "globex")]:
-        assert client.login(email=email, password=DEMO_PASSWORD)
+        _sign_in(client, email)
         assert client.get(f"/t/{tenant_slug}/").status_code == 200
         client.logout()
-    assert client.login(email=SYSTEM_ADMIN_EMAIL, password=DEMO_PASSWORD)
+    _sign_in(client, SYSTEM_ADMIN_EMAIL)
     assert client.get("/admin/").status_code == 200
+
+
+def test_seeding_again_lifts_a_demo_sign_in_lockout(db, client):
+    """Someone who locked a demo account by mistyping gets it back with `make run`."""
+    call_command("seed_demo")
+    for _ in range(5):
+        client.post("/accounts/login/", {"username": TENANT_ADMIN_EMAIL, "password": "wrong"})
+    locked = client.post(
+        "/accounts/login/", {"username": TENANT_ADMIN_EMAIL, "password": DEMO_PASSWORD}
+    )
+    assert locked.status_code == 429
+    call_command("seed_demo")
+    _sign_in(client, TENANT_ADMIN_EMAIL)
