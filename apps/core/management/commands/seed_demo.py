@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from apps.accounts.lockout import unlock_account
 from apps.accounts.models import User
 from apps.groups.models import UserGroup
 from apps.groups.services import user_group_create
@@ -233,4 +234,6 @@ def _user(email: str, full_name: str, *, system_admin: bool = False) -> User:
     if created:
         user.set_password(DEMO_PASSWORD)
         user.save(update_fields=["password"])
+    # Whoever mistyped the demo password into a sign-in lockout gets the account back.
+    unlock_account(email=email)
     return user
