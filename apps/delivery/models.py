@@ -67,11 +67,27 @@ class DeliveryStatus(models.TextChoices):
     SUPPRESSED = "suppressed", "Suppressed"
     # The recipient turned these notifications off (My notifications, or unsubscribed).
     OPTED_OUT = "opted_out", "Opted out"
+    # What an email-service provider reported later about mail it accepted (apps.webhooks).
+    DELIVERED = "delivered", "Delivered"
+    BOUNCED = "bounced", "Bounced"
+    REJECTED = "rejected", "Rejected by the provider"
+    COMPLAINED = "complained", "Marked as spam"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
 
+
+# A provider's report refines "sent": counts and charts take the mail that left as sent
+# (it was, even if it later bounced) or failed (it never reached the mailbox).
+SENT_STATUSES = [
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.COMPLAINED,
+    DeliveryStatus.UNSUBSCRIBED,
+]
+FAILED_STATUSES = [DeliveryStatus.FAILED, DeliveryStatus.BOUNCED, DeliveryStatus.REJECTED]
 
 FINAL_STATUSES = [
-    DeliveryStatus.SENT,
-    DeliveryStatus.FAILED,
+    *SENT_STATUSES,
+    *FAILED_STATUSES,
     DeliveryStatus.SUPPRESSED,
     DeliveryStatus.OPTED_OUT,
 ]
@@ -92,10 +108,14 @@ class Delivery(models.Model):
     # Why this address gets the event, said in the message's footer.
     reason = models.CharField(max_length=500)
     status = models.CharField(
-        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+        max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
     )
     # Stable across retries, so a receiver can drop a duplicate.
     message_id = models.CharField(max_length=255)
+    # The id an email-service provider gave the message when it accepted it, as anymail
+    # reports it (apps.webhooks.services.provider_message_id_normalize); its delivery
+    # webhooks name the message by it. Blank for mail sent over SMTP.
+    provider_message_id = models.CharField(max_length=255, blank=True, default="")
     attempt_count = models.PositiveSmallIntegerField(default=0)
     # When it entered the queue (created, or resent): retries stop DELIVERY_MAX_AGE after.
     queued_at = models.DateTimeField(default=timezone.now)
@@ -126,6 +146,13 @@ class Delivery(models.Model):
                 fields=["tenant", "next_attempt_at"],
                 condition=Q(status__in=["queued", "sending"]),
                 name="delivery_due",
+            ),
+            # Partial: SMTP mail (no provider id) costs nothing. The id leads, so the host's
+            # webhook (every tenant on the host settings) uses it as well as a tenant's.
+            models.Index(
+                fields=["provider_message_id", "tenant"],
+                condition=~Q(provider_message_id=""),
+                name="delivery_provider_message",
             ),
         ]
 

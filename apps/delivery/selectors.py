@@ -12,17 +12,37 @@ from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
+from apps.delivery.models import (
+    FAILED_STATUSES,
+    SENT_STATUSES,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Event,
+)
 from apps.pipelines.models import Pipeline
 from apps.tenancy.models import Tenant
 
 CHART_DAYS = 14
 # The parts of an event's progress bar; what is queued or sending is the empty rest.
 PROGRESS_PARTS = (
+    DeliveryStatus.DELIVERED,
     DeliveryStatus.SENT,
+    DeliveryStatus.UNSUBSCRIBED,
+    DeliveryStatus.COMPLAINED,
+    DeliveryStatus.BOUNCED,
+    DeliveryStatus.REJECTED,
     DeliveryStatus.FAILED,
     DeliveryStatus.SUPPRESSED,
     DeliveryStatus.OPTED_OUT,
+)
+# What an email-service provider reported later (apps.webhooks), in the summary's words.
+_REPORTED = (
+    (DeliveryStatus.DELIVERED, "delivered"),
+    (DeliveryStatus.BOUNCED, "bounced"),
+    (DeliveryStatus.REJECTED, "rejected by the provider"),
+    (DeliveryStatus.COMPLAINED, "marked as spam"),
+    (DeliveryStatus.UNSUBSCRIBED, "unsubscribed"),
 )
 
 
@@ -104,6 +124,19 @@ class EventProgress:
     failed: int
     suppressed: int
     opted_out: int
+    # Reported by an email-service provider after it took the mail.
+    delivered: int = 0
+    bounced: int = 0
+    rejected: int = 0
+    complained: int = 0
+    unsubscribed: int = 0
+
+    _REPORTED_STATUSES = frozenset(status for status, _ in _REPORTED)
+
+    @property
+    def left(self) -> int:
+        """Mail that left: sent, and what a provider reported about it since."""
+        return self.sent + sum(getattr(self, status) for status, _ in _REPORTED)
 
     @property
     def pending(self) -> int:
@@ -124,8 +157,9 @@ class EventProgress:
             return "Finding the recipients…"
         if not self.total:
             return "No recipients: no rule matched, or everyone was filtered out."
-        parts = [f"{self.sent:,} of {self.total:,} sent"]
+        parts = [f"{self.left:,} of {self.total:,} sent"]
         outcomes = [
+            *((words, getattr(self, status)) for status, words in _REPORTED),
             ("failed", self.failed),
             ("suppressed", self.suppressed),
             ("opted out", self.opted_out),
@@ -144,17 +178,23 @@ class EventProgress:
             "failed": self.failed,
             "suppressed": self.suppressed,
             "opted_out": self.opted_out,
+            **{status.value: getattr(self, status) for status, _ in _REPORTED},
         }
         return {
             **counts,
             "dispatched": self.dispatched,
             "running": self.running,
             "summary": self.summary,
-            "percent": {s.value: self.percent(counts[s]) for s in PROGRESS_PARTS},
+            # A provider's reports only once there are some: most tenants send over SMTP.
+            "percent": {
+                s.value: self.percent(counts[s])
+                for s in PROGRESS_PARTS
+                if counts[s] or s not in self._REPORTED_STATUSES
+            },
         }
 
 
-def event_progress(*, tenant: Tenant, event: Event) -> EventProgress:
+def event_progress(*, tenant: Tenant | int, event: Event) -> EventProgress:
     counts = (
         Delivery.objects.for_tenant(tenant)
         .filter(event=event)
@@ -183,14 +223,14 @@ def delivery_daily_counts(*, tenant: Tenant, days: int = CHART_DAYS) -> list[Day
     rows = (
         Delivery.objects.for_tenant(tenant)
         .filter(
-            status__in=[DeliveryStatus.SENT, DeliveryStatus.FAILED],
+            status__in=[*SENT_STATUSES, *FAILED_STATUSES],
             finished_at__gte=_day_start(first),
         )
         .annotate(day=TruncDate("finished_at"))
         .values("day")
         .annotate(
-            sent=Count("id", filter=Q(status=DeliveryStatus.SENT)),
-            failed=Count("id", filter=Q(status=DeliveryStatus.FAILED)),
+            sent=Count("id", filter=Q(status__in=SENT_STATUSES)),
+            failed=Count("id", filter=Q(status__in=FAILED_STATUSES)),
         )
         .order_by("day")
     )

@@ -78,6 +78,9 @@ class SuppressionReason(models.TextChoices):
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
     REFUSED = "refused", "Refused permanently"
     ADDED = "added", "Added by an admin"
+    # Reported by an email-service provider's delivery webhook (apps.webhooks).
+    BOUNCED = "bounced", "Bounced (hard bounce)"
+    COMPLAINED = "complained", "Marked as spam"
 
 
 class Suppression(models.Model):

@@ -16,6 +16,11 @@ STATUS_COLOURS = {
     DeliveryStatus.FAILED: "danger",
     DeliveryStatus.SUPPRESSED: "warning",
     DeliveryStatus.OPTED_OUT: "dark",
+    DeliveryStatus.DELIVERED: "success",
+    DeliveryStatus.BOUNCED: "danger",
+    DeliveryStatus.REJECTED: "danger",
+    DeliveryStatus.COMPLAINED: "danger",
+    DeliveryStatus.UNSUBSCRIBED: "dark",
 }
 LEVEL_COLOURS = {Level.SUCCESS: "success", Level.WARNING: "warning", Level.ERROR: "danger"}
 
