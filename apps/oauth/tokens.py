@@ -71,8 +71,12 @@ def _session(grant: OAuthGrant, **kwargs) -> OAuth2Session:
         default_timeout=settings.OAUTH_TIMEOUT,
         **kwargs,
     )
-    session.verify = settings.OAUTH_CA_BUNDLE or True
     return session
+
+
+def _verify() -> str | bool:
+    # Per request: requests lets REQUESTS_CA_BUNDLE in the environment override a session's.
+    return settings.OAUTH_CA_BUNDLE or True
 
 
 # --- Plain words for what a token endpoint says --------------------------------------------
@@ -240,14 +244,17 @@ def fetch_token(grant: OAuthGrant) -> dict:
         return _request_token(
             grant,
             lambda: session.fetch_token(
-                token_url(grant), grant_type="client_credentials", scope=MICROSOFT_SCOPE
+                token_url(grant),
+                grant_type="client_credentials",
+                scope=MICROSOFT_SCOPE,
+                verify=_verify(),
             ),
         )
     session = _session(grant)
     return _request_token(
         grant,
         lambda: session.refresh_token(
-            token_url(grant), refresh_token=grant.refresh_token.reveal()
+            token_url(grant), refresh_token=grant.refresh_token.reveal(), verify=_verify()
         ),
     )
 
@@ -354,6 +361,7 @@ def google_exchange_code(
             grant_type="authorization_code",
             code=code,
             code_verifier=code_verifier,
+            verify=_verify(),
         ),
     )
     if not token.get("refresh_token"):
