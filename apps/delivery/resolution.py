@@ -165,16 +165,24 @@ def _suppressed(event: Event, expansion: Expansion) -> dict[str, str]:
 
 
 def recipients_of(
-    expansion: Expansion, event: Event, *, keep_opted_out: bool = False
+    expansion: Expansion,
+    event: Event,
+    *,
+    keep_opted_out: bool = False,
+    opted_out: set[int] | None = None,
+    suppressed: dict[str, str] | None = None,
 ) -> list[Recipient]:
     """Each address once with its first (most specific) reason; suppressed ones flagged.
 
     Users who turned the event off are dropped, unless a mandatory rule
     names them too (its reason is given then). With `keep_opted_out` (an
     event's dispatch, a rule's test) they are kept and flagged instead.
+    `opted_out` and `suppressed` are read here unless the caller has them.
     """
-    opted_out = _opted_out(event, expansion)
-    suppressed = _suppressed(event, expansion)
+    if opted_out is None:
+        opted_out = _opted_out(event, expansion)
+    if suppressed is None:
+        suppressed = _suppressed(event, expansion)
     recipients: dict[str, Recipient] = {}
     held_out: set[str] = set()  # kept only to be listed as opted out
     for c in expansion.candidates:
@@ -198,9 +206,11 @@ def event_recipients(event: Event, *, memo: dict | None = None) -> list[Recipien
     """Who the event goes to, most specific reason first; [] when its level does not notify.
 
     Expects the event with its pipeline and project loaded (select_related).
-    `memo`, one dict for the events of one dispatch task, reuses the
-    notification settings, the rules and what they name per pipeline and
-    event type; preferences and suppressions are read for each event.
+    `memo`, one dict for the events of one dispatch task, reuses what
+    events of the same pipeline share: the notification settings, the rules
+    and what they name per event type, the suppressed addresses among them,
+    and who opted out per event type and level. A thousand small events in
+    one task are resolved in a handful of queries.
     """
     memo = {} if memo is None else memo
     settings_key = ("settings", event.pipeline_id)
@@ -212,7 +222,20 @@ def event_recipients(event: Event, *, memo: dict | None = None) -> list[Recipien
     if rules_key not in memo:
         rules = _rules(event)
         memo[rules_key] = rules_expand(rules=rules, event=event) if rules else None
-    if memo[rules_key] is None:
+    expansion = memo[rules_key]
+    if expansion is None:
         return []
+    opted_out_key = ("opted_out", event.pipeline_id, event.event_type, event.level)
+    if opted_out_key not in memo:
+        memo[opted_out_key] = _opted_out(event, expansion)
+    suppressed_key = ("suppressed", *rules_key[1:])
+    if suppressed_key not in memo:
+        memo[suppressed_key] = _suppressed(event, expansion)
     # Opted-out people are kept, flagged: the log counts them.
-    return recipients_of(memo[rules_key], event, keep_opted_out=True)
+    return recipients_of(
+        expansion,
+        event,
+        keep_opted_out=True,
+        opted_out=memo[opted_out_key],
+        suppressed=memo[suppressed_key],
+    )

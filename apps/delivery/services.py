@@ -62,8 +62,10 @@ logger = logging.getLogger(__name__)
 SWEEP_GRACE = timedelta(seconds=10)
 # Events the sweep queues at once; the next sweep takes the rest.
 SWEEP_EVENTS = 1000
-# Events one dispatch task reads at a time.
+# Events one dispatch task reads (and dispatches in one transaction) at a time.
 DISPATCH_CHUNK = 200
+# Deliveries one dispatch transaction creates before it commits (a big event's all at once).
+DISPATCH_DELIVERIES = 5000
 # While a tenant's dispatch task is queued, new events join it for this long at most.
 DISPATCH_MARK_SECONDS = 2
 NOT_CONFIGURED = "No SMTP settings: neither the tenant nor the host has set up outgoing mail."
@@ -93,50 +95,64 @@ def event_dispatch(*, event_id: int) -> int | None:
     when there was nothing to do: already dispatched, or its tenant is
     disabled (the event then waits; the sweep dispatches it once enabled).
     """
-    dispatched = _dispatch(event_id, {})
-    if dispatched is not None:
-        _send_soon_after_commit(dispatched.tenant_id, dispatched.to_send)
-        return dispatched.created
-    return None
+    dispatched = _dispatch([event_id], {})
+    if not dispatched.events:
+        return None
+    _send_soon_after_commit(dispatched.tenant_id, dispatched.to_send)
+    return dispatched.created
 
 
 @dataclass
 class _Dispatched:
-    tenant_id: int
-    created: int
-    to_send: int
+    tenant_id: int | None = None
+    events: int = 0
+    created: int = 0
+    to_send: int = 0
+    # The last event looked at: the caller goes on after it.
+    last: int = 0
 
 
-def _dispatch(event_id: int, memo: dict) -> _Dispatched | None:
-    """One event's deliveries, in a transaction of its own; sending is up to the caller.
+def _dispatch(event_ids: list[int], memo: dict) -> _Dispatched:
+    """The deliveries of these events (those still undispatched), in one transaction.
 
-    `memo`: what the events of one task share (see `event_recipients`), and
-    the Message-ID domain per tenant.
+    Oldest first. Stops after the event that takes the transaction past
+    DISPATCH_DELIVERIES, so a burst of big events commits (and starts
+    sending) as it goes; `last` says where it stopped. `memo`: what the
+    events of one task share (see `event_recipients`), and the Message-ID
+    domain per tenant. Sending is up to the caller.
     """
+    dispatched = _Dispatched(last=event_ids[-1])
     with transaction.atomic():
-        event = (
+        events = (
             Event.objects.select_for_update(of=("self",))
             .select_related("tenant", "project", "pipeline")
-            .filter(pk=event_id)
-            .first()
+            .filter(pk__in=event_ids)
+            .order_by("pk")
         )
-        if event is None or event.dispatched_at is not None or not event.tenant.is_active:
-            return None
-        recipients = event_recipients(event, memo=memo)
         now = timezone.now()
-        if ("domain", event.tenant_id) not in memo:
-            memo["domain", event.tenant_id] = _message_id_domain(event.tenant)
-        domain = memo["domain", event.tenant_id]
-        Delivery.objects.bulk_create(
-            [_delivery(event, recipient, domain, now) for recipient in recipients],
-            batch_size=1000,
-            ignore_conflicts=True,
-        )
-        event.dispatched_at = now
-        event.recipient_count = len(recipients)
-        event.save(update_fields=["dispatched_at", "recipient_count"])
-    to_send = sum(not recipient.not_sent for recipient in recipients)
-    return _Dispatched(event.tenant_id, len(recipients), to_send)
+        deliveries: list[Delivery] = []
+        done: list[Event] = []
+        for event in events:
+            if event.dispatched_at is not None or not event.tenant.is_active:
+                continue
+            recipients = event_recipients(event, memo=memo)
+            if ("domain", event.tenant_id) not in memo:
+                memo["domain", event.tenant_id] = _message_id_domain(event.tenant)
+            domain = memo["domain", event.tenant_id]
+            deliveries += [_delivery(event, recipient, domain, now) for recipient in recipients]
+            event.dispatched_at = now
+            event.recipient_count = len(recipients)
+            done.append(event)
+            dispatched.tenant_id = event.tenant_id
+            dispatched.created += len(recipients)
+            dispatched.to_send += sum(not recipient.not_sent for recipient in recipients)
+            if len(deliveries) >= DISPATCH_DELIVERIES:
+                dispatched.last = event.pk
+                break
+        Delivery.objects.bulk_create(deliveries, batch_size=1000, ignore_conflicts=True)
+        Event.objects.bulk_update(done, ["dispatched_at", "recipient_count"])
+    dispatched.events = len(done)
+    return dispatched
 
 
 def _send_soon_after_commit(tenant_id: int, count: int) -> None:
@@ -172,22 +188,21 @@ def events_dispatch(*, tenant_id: int) -> int:
     """Dispatch every undispatched event of the tenant, oldest first; how many.
 
     A disabled tenant's events wait (the sweep dispatches them once it is
-    enabled). Each event is dispatched in its own transaction; the
-    deliveries of all of them are queued for sending once, at the end.
+    enabled). Up to DISPATCH_CHUNK events are dispatched in one
+    transaction (fewer when they are big); the deliveries of all of them
+    are queued for sending once, at the end.
     """
     cache.delete(_dispatch_queued_key(tenant_id))  # what is committed from now on needs another
     if not Tenant.objects.filter(pk=tenant_id, is_active=True).exists():
         return 0
     events = Event.objects.filter(tenant_id=tenant_id, dispatched_at__isnull=True).order_by("pk")
     done = to_send = last = 0
-    memo: dict = {}  # settings, rules and domain, read once for all the events
+    memo: dict = {}  # what the events share, read once for all of them
     while chunk := list(events.filter(pk__gt=last).values_list("pk", flat=True)[:DISPATCH_CHUNK]):
-        for event_id in chunk:
-            dispatched = _dispatch(event_id, memo)
-            if dispatched is not None:
-                done += 1
-                to_send += dispatched.to_send
-        last = chunk[-1]
+        dispatched = _dispatch(chunk, memo)
+        done += dispatched.events
+        to_send += dispatched.to_send
+        last = dispatched.last
     _send_soon_after_commit(tenant_id, to_send)
     return done
 

@@ -11,15 +11,16 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from apps.delivery import tasks
+from apps.delivery import services, tasks
 from apps.delivery.intake import event_accept
 from apps.delivery.models import Delivery, DeliveryStatus, Event
 from apps.delivery.services import event_dispatch, events_sweep
 from apps.pipelines.models import EventType, Level
+from apps.preferences.models import NotificationPreference, Suppression, SuppressionReason
 from apps.tenancy.models import Tenant
 from config.celery import app
 from tests.delivery.engine import make_event
-from tests.factories import NotificationRuleFactory
+from tests.factories import MembershipFactory, NotificationRuleFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager")]
 
@@ -252,7 +253,7 @@ def test_a_dispatch_task_leaves_a_disabled_tenants_events_waiting(deploy_prod, r
     assert queued == []
 
 
-def test_a_dispatch_task_reads_rules_and_settings_once_for_its_events(deploy_prod, rule, queued):
+def test_a_dispatch_task_takes_the_same_queries_for_one_event_or_many(deploy_prod, rule, queued):
     def dispatch(events):
         for n in range(events):
             make_event(deploy_prod, run_id=str(n))
@@ -260,8 +261,67 @@ def test_a_dispatch_task_reads_rules_and_settings_once_for_its_events(deploy_pro
             tasks.events_dispatch_task(deploy_prod.tenant_id)
         return len(queries)
 
-    one, six = dispatch(1), dispatch(6)
-    assert Delivery.objects.count() == 14
-    # Each further event: its savepoint, locked, its preferences and suppressions,
-    # inserted, marked; not its pipeline's settings, rules, groups or Message-ID domain.
-    assert six - one <= 5 * 6
+    dispatch(1)  # the host's settings are read, then cached
+    one, twenty = dispatch(1), dispatch(20)
+    assert Delivery.objects.count() == 2 * 22
+    assert Event.objects.filter(dispatched_at=None).count() == 0
+    # Locked, resolved, inserted and marked together: settings, rules, groups,
+    # preferences and suppressions are read once for all of them.
+    assert twenty == one
+
+
+def test_events_of_one_task_each_get_their_own_preferences(tenant, deploy_prod, queued):
+    """What one task reads once is kept per event type and level, not reused across them."""
+    ann = UserFactory(email="ann@payments.example")
+    MembershipFactory(tenant=tenant, user=ann)
+    NotificationPreference.objects.create(
+        tenant=tenant, user=ann, level="all", muted_event_types=[EventType.STAGE_FAILED]
+    )
+    NotificationRuleFactory(
+        pipeline=deploy_prod,
+        addresses=["ann@payments.example"],
+        event_types=[EventType.PIPELINE_FAILED, EventType.STAGE_FAILED],
+    )
+    pipeline_failed = make_event(deploy_prod)
+    stage_failed = make_event(deploy_prod, event_type=EventType.STAGE_FAILED, stage="deploy")
+    Suppression.objects.create(
+        tenant=tenant, address="ann@payments.example", reason=SuppressionReason.UNSUBSCRIBED
+    )
+
+    tasks.events_dispatch_task(tenant.pk)
+
+    def status(event):
+        return Delivery.objects.get(event=event).status
+
+    assert status(pipeline_failed) == DeliveryStatus.SUPPRESSED
+    assert status(stage_failed) == DeliveryStatus.SUPPRESSED
+    Suppression.objects.all().delete()
+    again = [make_event(deploy_prod, run_id="again")]
+    again.append(make_event(deploy_prod, event_type=EventType.STAGE_FAILED, stage="deploy"))
+
+    tasks.events_dispatch_task(tenant.pk)
+
+    assert [status(event) for event in again] == [DeliveryStatus.QUEUED, DeliveryStatus.OPTED_OUT]
+
+
+def test_a_burst_of_big_events_commits_as_it_goes(deploy_prod, rule, queued, monkeypatch):
+    """A transaction stops after the event that takes it past DISPATCH_DELIVERIES."""
+    monkeypatch.setattr(services, "DISPATCH_DELIVERIES", 3)
+    events = [make_event(deploy_prod, run_id=str(n)) for n in range(5)]
+    commits = []
+    monkeypatch.setattr(services, "_send_soon_after_commit", lambda *args: commits.append(args))
+    transactions = []
+    real = services._dispatch
+
+    def counting(event_ids, memo):
+        dispatched = real(event_ids, memo)
+        transactions.append(dispatched.events)
+        return dispatched
+
+    monkeypatch.setattr(services, "_dispatch", counting)
+
+    assert services.events_dispatch(tenant_id=deploy_prod.tenant_id) == 5
+
+    assert transactions == [2, 2, 1]  # 4 deliveries > 3: commit, go on after the second
+    assert Delivery.objects.filter(event__in=events).count() == 10
+    assert commits == [(deploy_prod.tenant_id, 10)]  # sending queued once, for all
