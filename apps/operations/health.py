@@ -105,7 +105,7 @@ def _broker() -> Check:
     from config.celery import app
 
     try:
-        with app.connection_for_write(connect_timeout=CHECK_TIMEOUT) as conn:
+        with _broker_connection(app) as conn:
             conn.ensure_connection(max_retries=0, timeout=CHECK_TIMEOUT)
     except Exception:
         return Check(ERROR, reason="unreachable")
@@ -120,12 +120,18 @@ def _workers(broker: Check) -> Check:
     from config.celery import app
 
     try:
-        replies = app.control.inspect(timeout=WORKERS_TIMEOUT).ping()
+        with _broker_connection(app) as conn:
+            replies = app.control.inspect(timeout=WORKERS_TIMEOUT, connection=conn).ping()
     except Exception:
         return Check(ERROR, reason="broker unreachable")
     if not replies:
         return Check(ERROR, reason="no worker answered")
     return Check(OK)
+
+
+def _broker_connection(app):
+    # The configured broker, named explicitly: what the settings say is what is checked.
+    return app.connection_for_write(url=settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT)
 
 
 def _smtp() -> Check:
