@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "apps.pipelines",
     "apps.delivery",
     "apps.preferences",
+    "apps.webhooks",
     "apps.api",
     "apps.operations",
     "apps.oauth",
@@ -128,6 +129,10 @@ REAUTH_URL_NAMES = [
     "admin:mailsettings_smtpsettings_delete",
     "tenancy:mailsettings:edit",
     "tenancy:mailsettings:use_host",
+    # OAuth2 sign-in for SMTP: a tenant's and the host's.
+    "mailsettings_oauth:setup",
+    "mailsettings_oauth:disconnect",
+    "admin:oauth_oauthgrant_disconnect",
     # Who administers the host, and other people's passwords.
     "admin:tenancy_systemadministrator_grant",
     "admin:auth_user_password_change",
@@ -136,6 +141,7 @@ REAUTH_URL_NAMES = [
 REAUTH_POST_URL_NAMES = [
     "admin:mailsettings_smtpsettings_changelist",
     "admin:tenancy_systemadministrator_changelist",
+    "admin:oauth_oauthgrant_changelist",  # the host's OAuth2 setup form
 ]
 
 # Headers. Everything the pages load comes from this site: no inline script
