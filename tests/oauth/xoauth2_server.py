@@ -47,7 +47,7 @@ class XOAuth2Recorder(Recorder):
         if answer is MISSING:
             return AuthResult(success=False, handled=True)
         self.error_answers.append(answer)
-        return AuthResult(success=False, message=REFUSED_REPLY)
+        return AuthResult(success=False, handled=False, message=REFUSED_REPLY)
 
 
 def _parse(blob: bytes) -> tuple[str, str]:
@@ -72,8 +72,9 @@ def xoauth2_server(idp: IdentityProvider) -> Iterator[SmtpServer]:
         tls_context=_server_context(TRUSTED_CA),
         auth_require_tls=True,
         auth_required=True,
-        # Like Microsoft 365 and Gmail once password sign-in is off.
-        auth_exclude_mechanism=["LOGIN", "PLAIN"],
+        # Like Microsoft 365 and Gmail once password sign-in is off. ("mechanisms":
+        # aiosmtpd takes the recorder's `auth_mechanisms` list for one.)
+        auth_exclude_mechanism=["LOGIN", "PLAIN", "mechanisms"],
     )
     controller.start()
     try:
