@@ -1,9 +1,11 @@
 """The tenant's suppression list: addresses its notifications must not go to.
 
-Entries come from three places: an address without an account that used an
+Entries come from four places: an address without an account that used an
 unsubscribe link (apps.preferences.unsubscribe), a mail server refusing an
 address permanently (apps.delivery.sending, in bulk at the end of a batch),
-and tenant admins (the portal). The engine skips every listed address and
+an email-service provider reporting a hard bounce, a spam complaint or an
+unsubscribe (apps.webhooks, in bulk per webhook post), and tenant admins
+(the portal). The engine skips every listed address and
 logs its delivery as *suppressed* (apps.delivery.resolution).
 """
 
@@ -113,6 +115,42 @@ def suppressions_add_refused(*, tenant_id: int, refused: dict[str, str]) -> list
             actor=None,
             action="suppression.refused",
             changes={"addresses": [s.address for s in new]},
+            tenant=Tenant(pk=tenant_id),
+        )
+    return new
+
+
+@transaction.atomic
+def suppressions_add_reported(
+    *, tenant_id: int, reported: dict[str, tuple[str, str]], provider: str
+) -> list[Suppression]:
+    """List addresses a provider reported, {address: (SuppressionReason, detail)}; the new entries.
+
+    Like `suppressions_add_refused`: one read, one insert and one audit entry
+    for a whole webhook post. Addresses already listed keep their entry.
+    """
+    reported = {address.lower(): entry for address, entry in reported.items()}
+    listed = set(
+        Suppression.objects.for_tenant(tenant_id)
+        .filter(address__in=reported)
+        .values_list("address", flat=True)
+    )
+    new = [
+        Suppression(
+            tenant_id=tenant_id, address=address, reason=reason, detail=detail[:DETAIL_LENGTH]
+        )
+        for address, (reason, detail) in sorted(reported.items())
+        if address not in listed
+    ]
+    Suppression.objects.bulk_create(new, ignore_conflicts=True)
+    if new:
+        audit_record(
+            actor=None,
+            action="suppression.reported",
+            changes={
+                "provider": provider,
+                "addresses": {s.address: s.get_reason_display() for s in new},
+            },
             tenant=Tenant(pk=tenant_id),
         )
     return new
