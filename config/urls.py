@@ -10,6 +10,7 @@ urlpatterns = [
     path("mail/", include("apps.mailcatcher.urls")),
     # OAuth2 sign-in for a tenant's own SMTP server, beside its Email settings.
     path("t/<slug:tenant_slug>/email/oauth/", include("apps.oauth.urls")),
+    path("t/<slug:tenant_slug>/webhooks/", include("apps.webhooks.portal_urls")),
     path("t/<slug:tenant_slug>/", include("apps.tenancy.urls")),
     # Google's redirect URI (one for every tenant and the host).
     path("oauth/", include("apps.oauth.callback_urls")),
@@ -19,6 +20,8 @@ urlpatterns = [
     path("unsubscribe/", include("apps.preferences.unsubscribe_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.api.urls")),
+    # Email-service providers' delivery reports: no sign-in (basic auth and signatures).
+    path("webhooks/", include("apps.webhooks.urls")),
     # For load balancers and monitoring: no sign-in, JSON.
     path("health/", operations_views.health, name="health"),
 ]
