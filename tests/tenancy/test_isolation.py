@@ -29,6 +29,8 @@ from apps.pipelines.models import (
 )
 from apps.preferences.models import NotificationPreference, Suppression, SuppressionReason
 from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
+from apps.webhooks.models import WebhookEndpoint
+from apps.webhooks.services import webhook_endpoint_create
 from tests.delivery.log_records import make_deliveries, make_event
 from tests.factories import (
     MembershipFactory,
@@ -65,6 +67,7 @@ class World:
     event: Event
     failed_delivery: Delivery
     suppression: Suppression
+    webhook: WebhookEndpoint
 
     @classmethod
     def build(cls, tenant: Tenant) -> "World":
@@ -105,6 +108,7 @@ class World:
                 tenant=tenant, address=f"bounced@{key}.example", reason=SuppressionReason.REFUSED
             ),
             rule=NotificationRuleFactory(pipeline=pipeline, groups=[group]),
+            webhook=webhook_endpoint_create(tenant=tenant, provider="postmark", actor=None)[0],
             token=ProjectApiTokenFactory(project=project),
             smtp_settings=smtp_settings,
             invited=invited,
@@ -244,6 +248,12 @@ RECIPES: dict[str, Recipe] = {
     "tenancy:pipelines:rule_delete": Recipe(ADMIN, _rule),
     "tenancy:pipelines:rule_set_enabled": Recipe(ADMIN, _rule, post_only=True),
     "tenancy:pipelines:rule_test": Recipe(ADMIN, _rule, post_only=True, allowed_post=200),
+    # Delivery webhooks (apps.webhooks).
+    "webhooks:list": Recipe(ADMIN, allowed_post=405),
+    "webhooks:create": Recipe(
+        ADMIN, data=lambda w: {"provider": "postmark"}, post_only=True, allowed_post=200
+    ),
+    "webhooks:revoke": Recipe(ADMIN, lambda w: {"pk": w.webhook.pk}),
     # My notifications: each member's own settings in the tenant (apps.preferences).
     "preferences:my_tenant": Recipe(MEMBER, data=lambda w: {"level": "failures"}),
     "preferences:my_project": Recipe(MEMBER, _project, lambda w: {"level": "none"}),
@@ -304,6 +314,7 @@ def _snapshot() -> dict:
         Delivery,
         Suppression,
         NotificationPreference,
+        WebhookEndpoint,
     ]
     state = {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
     state["AuditEntry"] = AuditEntry.objects.count()
