@@ -1,4 +1,4 @@
-"""Google's redirect URI, one for all tenants and the host: mounted at `oauth/` by config/urls.py."""
+"""Google's redirect URI, one for all tenants and the host: mounted at `oauth/`."""
 
 from django.urls import path
 

@@ -96,13 +96,16 @@ class OAuthGrantForm(forms.Form):
                     "Enter the Application (client) ID: a GUID like "
                     "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901, from the app registration's Overview.",
                 )
-        elif provider == Provider.GOOGLE:
-            if client_id and not client_id.endswith(".apps.googleusercontent.com"):
-                self.add_error(
-                    "client_id",
-                    "Enter the OAuth client ID from Google Cloud console › Credentials: it ends "
-                    "in .apps.googleusercontent.com.",
-                )
+        elif (
+            provider == Provider.GOOGLE
+            and client_id
+            and not client_id.endswith(".apps.googleusercontent.com")
+        ):
+            self.add_error(
+                "client_id",
+                "Enter the OAuth client ID from Google Cloud console > Credentials: it ends "
+                "in .apps.googleusercontent.com.",
+            )
         same_provider = self.grant is not None and self.grant.provider == provider
         if not data.get("client_secret") and not (self.has_stored_secret and same_provider):
             self.add_error("client_secret", "Enter the client secret.")

@@ -37,9 +37,7 @@ class OAuthGrant(TimeStampedModel):
         validators=[validate_single_line],
         help_text="Microsoft 365 only.",
     )
-    client_id = models.CharField(
-        "Client ID", max_length=255, validators=[validate_single_line]
-    )
+    client_id = models.CharField("Client ID", max_length=255, validators=[validate_single_line])
     client_secret = EncryptedTextField("Client secret")
     # Google only: what the consent page gave, and who connected it when.
     refresh_token = EncryptedTextField("Refresh token")

@@ -50,9 +50,7 @@ def oauth_grant_save(
     """
     if smtp_settings.pk is None:
         raise ValidationError("Save the SMTP settings first.")
-    grant = (
-        OAuthGrant.objects.select_for_update().filter(smtp_settings_id=smtp_settings.pk).first()
-    )
+    grant = OAuthGrant.objects.select_for_update().filter(smtp_settings_id=smtp_settings.pk).first()
     creating = grant is None
     if creating:
         grant = OAuthGrant(smtp_settings=smtp_settings)

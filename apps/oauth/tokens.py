@@ -110,7 +110,7 @@ WORDING = {
     (Provider.MICROSOFT, "unauthorized_client"): MICROSOFT_CAUSES["AADSTS700016"],
     (Provider.MICROSOFT, "invalid_scope"): (
         "Microsoft does not let this app send mail through Exchange Online.",
-        "In the app registration, add the API permission Office 365 Exchange Online › "
+        "In the app registration, add the API permission Office 365 Exchange Online > "
         "SMTP.SendAsApp (Application) and grant admin consent.",
     ),
     (Provider.GOOGLE, "invalid_grant"): (
@@ -121,7 +121,7 @@ WORDING = {
     ),
     (Provider.GOOGLE, "invalid_client"): (
         "Google refused the client ID or client secret.",
-        "Check both in Google Cloud console › APIs & Services › Credentials, save them again "
+        "Check both in Google Cloud console > APIs & Services > Credentials, save them again "
         "on {page}, then connect Gmail again.",
     ),
     (Provider.GOOGLE, "unauthorized_client"): (
@@ -196,9 +196,7 @@ def _request_token(grant: OAuthGrant, call) -> dict:
         raise _error_for(grant, error.error or "", error.description or "") from None
     except requests.exceptions.RequestException as error:
         # The exception's text can hold the URL only; still, log the class, not the text.
-        logger.warning(
-            "OAuth2 token endpoint for %s unreachable: %s", grant, type(error).__name__
-        )
+        logger.warning("OAuth2 token endpoint for %s unreachable: %s", grant, type(error).__name__)
         raise _unreachable(grant, error) from None
     except ValueError:
         raise OAuthError(
@@ -368,7 +366,7 @@ def google_exchange_code(
         raise OAuthError(
             "Google allowed the sign-in but gave no refresh token, so Postmaster could not "
             "keep sending.",
-            "Remove Postmaster's access at myaccount.google.com › Security › Third-party "
+            "Remove Postmaster's access at myaccount.google.com > Security > Third-party "
             "access, then click “Connect with Google” again.",
             reason="no_refresh_token",
         )

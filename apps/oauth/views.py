@@ -236,7 +236,9 @@ def google_callback(request):
             messages.error(request, f"Google did not connect Gmail ({error}). Try again.")
         return redirect(return_url)
     if not request.GET.get("code"):
-        messages.error(request, "Google sent no sign-in code back. Click “Save and connect with Google” again.")
+        messages.error(
+            request, "Google sent no sign-in code back. Click “Save and connect with Google” again."
+        )
         return redirect(return_url)
     try:
         oauth_google_connect(

@@ -1,4 +1,4 @@
-"""SASL XOAUTH2 over smtplib: how Microsoft 365 and Gmail take an access token instead of a password.
+"""SASL XOAUTH2 over smtplib: Microsoft 365 and Gmail take an access token, not a password.
 
 The client sends `AUTH XOAUTH2 <base64("user=U\\x01auth=Bearer T\\x01\\x01")>`.
 A server that refuses the token answers 334 with a base64 JSON error, to

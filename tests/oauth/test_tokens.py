@@ -1,4 +1,4 @@
-"""Access tokens from the identity-provider stand-in: fetched, cached encrypted, refreshed, explained."""
+"""Access tokens from the identity-provider stand-in: fetched, cached, refreshed, explained."""
 
 import logging
 from datetime import timedelta
@@ -21,7 +21,10 @@ SECRET = "m365-secret-Value~abc"
 @pytest.fixture
 def microsoft(idp, tenant):
     idp.register(
-        client_id=MICROSOFT_CLIENT_ID, client_secret=SECRET, directory=DIRECTORY, mailboxes={MAILBOX}
+        client_id=MICROSOFT_CLIENT_ID,
+        client_secret=SECRET,
+        directory=DIRECTORY,
+        mailboxes={MAILBOX},
     )
     smtp = SmtpSettingsFactory(tenant=tenant, username=MAILBOX)
     return OAuthGrantFactory(smtp_settings=smtp, secret=SECRET)
@@ -128,7 +131,7 @@ def test_a_wrong_microsoft_secret_says_which_value_to_enter(idp, microsoft):
 def test_an_unknown_directory_is_named(idp, microsoft):
     microsoft.directory_id = "fabrikam.onmicrosoft.com"
     microsoft.save()
-    with pytest.raises(OAuthError, match="does not know the directory .tenant. ID fabrikam"):
+    with pytest.raises(OAuthError, match=r"does not know the directory \(tenant\) ID fabrikam"):
         access_token_for(microsoft.smtp_settings)
 
 
@@ -170,7 +173,8 @@ def test_google_before_the_consent_page_says_to_connect(idp, tenant):
     with pytest.raises(OAuthError, match="Gmail is not connected yet") as raised:
         access_token_for(smtp)
     assert raised.value.reason == "not_connected"
-    assert grant.pk and idp.token_requests == []
+    assert grant.pk
+    assert idp.token_requests == []
 
 
 def test_settings_without_a_grant_say_so(tenant):

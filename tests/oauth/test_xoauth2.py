@@ -21,7 +21,10 @@ SECRET = "m365-secret-Value~abc"
 @pytest.fixture
 def microsoft(idp, tenant):
     idp.register(
-        client_id=MICROSOFT_CLIENT_ID, client_secret=SECRET, directory=DIRECTORY, mailboxes={MAILBOX}
+        client_id=MICROSOFT_CLIENT_ID,
+        client_secret=SECRET,
+        directory=DIRECTORY,
+        mailboxes={MAILBOX},
     )
     smtp = SmtpSettingsFactory(tenant=tenant, username=MAILBOX, security="starttls")
     return OAuthGrantFactory(smtp_settings=smtp, secret=SECRET).smtp_settings
@@ -52,10 +55,9 @@ def test_the_initial_client_response_is_the_sasl_xoauth2_string():
 
 
 def test_microsoft_token_signs_in_and_the_message_is_accepted(idp, microsoft, settings):
-    with xoauth2_server(idp) as server:
-        with _connect(server, settings) as connection:
-            code, _ = xoauth2_login(connection, microsoft, MAILBOX)
-            connection.send_message(_message())
+    with xoauth2_server(idp) as server, _connect(server, settings) as connection:
+        code, _ = xoauth2_login(connection, microsoft, MAILBOX)
+        connection.send_message(_message())
     assert code == 235
     assert server.auth_mechanisms == ["XOAUTH2"]
     assert server.logins == [MAILBOX]
@@ -110,8 +112,10 @@ def test_a_token_for_another_mailbox_is_refused(idp, microsoft, settings):
 
 
 def test_a_server_without_xoauth2_gets_no_token(idp, microsoft, settings):
-    with smtp_server(tls="starttls", users={"ann": "pw"}) as server:
-        with _connect(server, settings) as connection:
-            with pytest.raises(smtplib.SMTPNotSupportedError, match="does not offer XOAUTH2"):
-                xoauth2_login(connection, microsoft, MAILBOX)
+    with (
+        smtp_server(tls="starttls", users={"ann": "pw"}) as server,
+        _connect(server, settings) as connection,
+        pytest.raises(smtplib.SMTPNotSupportedError, match="does not offer XOAUTH2"),
+    ):
+        xoauth2_login(connection, microsoft, MAILBOX)
     assert server.auth_mechanisms == []

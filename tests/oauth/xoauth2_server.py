@@ -28,7 +28,7 @@ class XOAuth2Recorder(Recorder):
     # What the client answered to the JSON error challenge (b"" is right).
     error_answers: list[bytes] = field(default_factory=list)
 
-    async def auth_XOAUTH2(self, server, args):  # noqa: N802 — aiosmtpd finds it by this name
+    async def auth_XOAUTH2(self, server, args):
         if len(args) == 2:
             try:
                 blob = base64.b64decode(args[1], validate=True)
