@@ -147,7 +147,6 @@ class SmtpSettingsForm(forms.ModelForm):
         # Read before validation copies the typed values onto the instance.
         self.stored = {name: getattr(self.instance, name) for name in (*SERVER_FIELDS, "security")}
         self.has_stored_password = bool(self.instance.password)
-        self.creating = self.instance.pk is None
         self.fields["new_password"].help_text = (
             "A password is stored. Leave blank to keep the current password."
             if self.has_stored_password
@@ -249,7 +248,7 @@ class SmtpSettingsForm(forms.ModelForm):
         if not has_password:
             return False
         unchanged = (
-            not self.creating
+            self.has_stored_password
             and self.stored["security"] == Security.NONE
             and not cleaned.get("new_password")
             and not any(self._changed(name) for name in SERVER_FIELDS)
@@ -263,9 +262,9 @@ class SmtpSettingsForm(forms.ModelForm):
             return
         try:
             netguard.check_host(host, port, netguard.policy_for(self.instance))
-        except netguard.PortNotAllowed as error:
+        except netguard.PortNotAllowedError as error:
             self.add_error("port", error.message)
-        except netguard.AddressNotAllowed as error:
+        except netguard.AddressNotAllowedError as error:
             self.add_error("host", error.message)
 
     def _changed(self, name: str) -> bool:

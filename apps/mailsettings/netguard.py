@@ -6,13 +6,14 @@ a name that resolves to a loopback, private, link-local, shared (carrier-grade
 NAT), multicast, reserved or unspecified address is refused; on a public
 address only the usual SMTP ports (and the tenant's extra ones) are allowed.
 A tenant allowed the private network may use any port there: that is what
-the exception is for (a relay or mail catcher inside the network). The check runs when the settings are
-saved (`check_host`, for the form's error) and again on every connection
-(`connect`): the name is resolved once more, every address it gives is
-checked, and the socket connects to a checked address itself, so a DNS
-answer that changes in between (rebinding) cannot slip through. TLS still
-verifies the certificate against the host *name* (smtplib passes it as
-server_hostname).
+the exception is for (a relay or mail catcher inside the network).
+
+The check runs when the settings are saved (`check_host`, for the form's
+error) and again on every connection (`connect`): the name is resolved once
+more, every address it gives is checked, and the socket connects to a
+checked address itself, so a DNS answer that changes in between (rebinding)
+cannot slip through. TLS still verifies the certificate against the host
+*name* (smtplib passes it as server_hostname).
 
 The host's own settings are edited only by system administrators, the same
 people who grant these exceptions, so they are not restricted.
@@ -34,7 +35,7 @@ SHARED = ipaddress.IPv4Network("100.64.0.0/10")
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class AddressNotAllowed(OSError):
+class AddressNotAllowedError(OSError):
     """The host resolves to an address (or the settings use a port) this tenant may not use."""
 
     def __init__(self, message: str):
@@ -42,7 +43,7 @@ class AddressNotAllowed(OSError):
         self.message = message
 
 
-class PortNotAllowed(AddressNotAllowed):
+class PortNotAllowedError(AddressNotAllowedError):
     pass
 
 
@@ -137,10 +138,10 @@ def address_refusal(address: Address) -> str | None:
 
 
 def check_port(port: int, policy: NetworkPolicy) -> None:
-    """Raise PortNotAllowed for a port not allowed on a public address."""
+    """Raise PortNotAllowedError for a port not allowed on a public address."""
     if policy.ports is not None and port not in policy.ports:
         allowed = ", ".join(str(p) for p in sorted(policy.ports))
-        raise PortNotAllowed(
+        raise PortNotAllowedError(
             f"Port {port} is not allowed. Use one of {allowed}; a system administrator "
             "can allow other ports for your tenant."
         )
@@ -152,7 +153,7 @@ def _check_address(host: str, port: int, address: Address, policy: NetworkPolicy
         check_port(port, policy)
     elif not policy.private_allowed:
         named = str(address) if host == str(address) else f"{host} resolves to {address}"
-        raise AddressNotAllowed(
+        raise AddressNotAllowedError(
             f"{named}, {reason}. Postmaster only connects to mail servers on the public "
             "internet; a system administrator can allow private addresses for your tenant."
         )
@@ -161,7 +162,7 @@ def _check_address(host: str, port: int, address: Address, policy: NetworkPolicy
 def resolve_allowed(host: str, port: int, policy: NetworkPolicy) -> list[tuple]:
     """Every address `host` resolves to, as getaddrinfo gives them, all checked.
 
-    Raises AddressNotAllowed (PortNotAllowed) if any address (or the port on a
+    Raises AddressNotAllowedError (PortNotAllowedError) if any address (or the port on a
     public one) is not allowed (a
     name with one public and one private address is refused: it is either a
     mistake or an attempt), socket.gaierror if the name does not resolve.
@@ -176,7 +177,7 @@ def resolve_allowed(host: str, port: int, policy: NetworkPolicy) -> list[tuple]:
 
 
 def check_host(host: str, port: int, policy: NetworkPolicy) -> None:
-    """For saving settings: raise AddressNotAllowed if the port or the resolved host is refused.
+    """For saving: raise AddressNotAllowedError if the port or the resolved host is refused.
 
     A name that does not resolve (now) passes if the port is allowed on a
     public address: the test email says so, and every connection checks again.

@@ -71,7 +71,9 @@ class GuardedSMTP(smtplib.SMTP):
 
     def _get_socket(self, host, port, timeout):
         if self.policy is None:  # Fail closed: never connect unchecked.
-            raise netguard.AddressNotAllowed("No network policy was given for this connection.")
+            raise netguard.AddressNotAllowedError(
+                "No network policy was given for this connection."
+            )
         return netguard.connect(
             host, port, policy=self.policy, timeout=timeout, source_address=self.source_address
         )
@@ -259,7 +261,7 @@ def _reply_class(outcome: Outcome, code: int, text: bytes | str) -> Classificati
 def classify(error: BaseException) -> Classification:
     """What a sending error means. Order matters: the ssl and smtplib errors are OSErrors."""
     match error:
-        case netguard.AddressNotAllowed():
+        case netguard.AddressNotAllowedError():
             return Classification(Outcome.NOT_ALLOWED, False, detail=error.message)
         case smtplib.SMTPConnectError() | smtplib.SMTPHeloError():
             return _reply_class(Outcome.GREETING_REFUSED, error.smtp_code, error.smtp_error)

@@ -29,9 +29,9 @@ class SmtpSettingsFactory(DjangoModelFactory):
     password = factory.LazyAttribute(lambda row: Secret(row.secret) if row.secret else None)
 
     @factory.post_generation
-    def private_network(row, create, extracted, **kwargs):
-        if row.tenant is not None and extracted is not False:
-            allow_private_network(row.tenant, save=create)
+    def private_network(self, create, extracted, **kwargs):
+        if self.tenant is not None and extracted is not False:
+            allow_private_network(self.tenant, save=create)
 
 
 def allow_private_network(tenant, *, save: bool = True):

@@ -131,7 +131,10 @@ class TestOneRow:
 class TestSave:
     def test_add_saves_encrypts_and_audits(self, admin_client, system_admin):
         response = admin_client.post(
-            ADD, post_data(username="ann", new_password="Pw-Add-1", _save="Save")
+            ADD,
+            post_data(
+                username="ann", new_password="Pw-Add-1", confirm_unencrypted="on", _save="Save"
+            ),
         )
 
         assert response.status_code == 302

@@ -143,13 +143,46 @@ def test_matching_port_and_mode_give_no_warning():
 
 
 def test_no_encryption_with_a_password_is_warned_about():
-    form = bound(port="25", security="none", new_password="pw")
+    form = bound(port="25", security="none", new_password="pw", confirm_unencrypted="on")
 
     assert form.is_valid()
     assert form.warnings == [
-        "Security is “None”: the password will be sent unencrypted. Choose STARTTLS or "
-        "implicit TLS/SSL if the server offers it."
+        "Security is “None”: the password will be sent unencrypted, readable by anyone on "
+        "the network path. Choose STARTTLS or implicit TLS/SSL if the server offers it."
     ]
+
+
+@pytest.mark.parametrize("testing", [False, True])
+def test_no_encryption_with_a_password_needs_a_confirmation(testing):
+    form = bound(port="25", security="none", new_password="pw", test_to="a@example.com")
+    form.testing = testing
+
+    assert not form.is_valid()
+    assert form.errors["confirm_unencrypted"] == [
+        "Tick “Send the password unencrypted” to confirm, or choose STARTTLS or implicit TLS/SSL."
+    ]
+
+
+def test_no_encryption_needs_no_confirmation_without_a_login():
+    form = bound(port="25", security="none", username="", new_password="")
+
+    assert form.is_valid(), form.errors
+
+
+def test_a_stored_unencrypted_login_left_unchanged_needs_no_new_confirmation():
+    row = stored_row(port=25, security=Security.NONE)
+
+    form = bound(instance=row, port="25", security="none", from_name="Renamed")
+
+    assert form.is_valid(), form.errors
+
+
+def test_a_new_password_over_no_encryption_needs_the_confirmation_again():
+    row = stored_row(port=25, security=Security.NONE)
+
+    form = bound(instance=row, port="25", security="none", new_password="new-Pa55")
+
+    assert "confirm_unencrypted" in form.errors
 
 
 @pytest.mark.parametrize("address", ["not-an-address", "a@", "a@b@c.com"])
