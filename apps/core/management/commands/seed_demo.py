@@ -14,7 +14,7 @@ from apps.accounts.models import User
 from apps.groups.models import UserGroup
 from apps.groups.services import user_group_create
 from apps.mailsettings.models import Security, SmtpSettings
-from apps.mailsettings.services import smtp_settings_update
+from apps.mailsettings.services import smtp_settings_update, tenant_smtp_network_update
 from apps.pipelines.models import EventType, NotificationRule, Pipeline, ProjectApiToken
 from apps.pipelines.services import (
     notification_rule_create,
@@ -176,6 +176,12 @@ def _seed_tenant(slug: str, spec: dict) -> None:
 
     _seed_pipelines(tenant, spec, projects)
 
+    if spec["own_smtp_from"]:
+        # The catcher is on 127.0.0.1: a system administrator's exception to the
+        # network policy (also for a demo seeded before there was one).
+        tenant_smtp_network_update(
+            tenant=tenant, private_allowed=True, extra_ports=tenant.smtp_extra_ports, actor=None
+        )
     if spec["own_smtp_from"] and not SmtpSettings.objects.filter(tenant=tenant).exists():
         from_email, from_name = spec["own_smtp_from"]
         smtp_settings_update(
