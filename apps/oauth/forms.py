@@ -42,7 +42,7 @@ class OAuthGrantForm(forms.Form):
     )
 
     def __init__(self, *args, grant: OAuthGrant | None = None, **kwargs):
-        if grant is not None and "initial" not in kwargs:
+        if grant is not None and not kwargs.get("initial"):
             # Never the secret: it is write-only.
             kwargs["initial"] = {
                 "provider": grant.provider,

@@ -85,7 +85,8 @@ def setup_page(request, place: Place, template: str, **extra) -> object:
     grant = place.grant
     if place.smtp_settings is None:
         return render(request, template, _context(place, None, None, **extra))
-    form = OAuthGrantForm(request.POST or None, grant=grant)
+    initial = None if grant else {"provider": _likely_provider(place.smtp_settings)}
+    form = OAuthGrantForm(request.POST or None, grant=grant, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -105,6 +106,12 @@ def setup_page(request, place: Place, template: str, **extra) -> object:
             messages.success(request, _saved_message(grant))
             return redirect(place.page_url)
     return render(request, template, _context(place, grant, form, **extra))
+
+
+def _likely_provider(smtp_settings: SmtpSettings) -> str:
+    """Preselect the provider the SMTP server belongs to: Gmail's host or preset means Google."""
+    google = smtp_settings.preset == "gmail" or "gmail" in smtp_settings.host.lower()
+    return Provider.GOOGLE if google else Provider.MICROSOFT
 
 
 def _saved_message(grant: OAuthGrant) -> str:

@@ -311,3 +311,10 @@ def test_host_page_is_for_system_administrators_only(client, tenant_admin):
     assert client.get(page).status_code == 302
     assert client.post(page, _microsoft()).status_code == 302
     assert not OAuthGrant.objects.exists()
+
+
+def test_the_provider_of_the_smtp_server_is_preselected(admin, tenant, own_smtp):
+    assert admin.get(_setup_url(tenant)).context["form"]["provider"].value() == Provider.GOOGLE
+    own_smtp.host = "smtp.office365.com"
+    own_smtp.save()
+    assert admin.get(_setup_url(tenant)).context["form"]["provider"].value() == Provider.MICROSOFT
