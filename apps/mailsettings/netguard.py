@@ -115,11 +115,11 @@ def address_refusal(address: Address) -> str | None:
         inner = _embedded_ipv4(address)
         if inner is not None:
             reason = address_refusal(inner)
-            return f"{reason} ({inner}) inside an IPv6 address" if reason else None
+            return f"{reason} inside an IPv6 address ({inner})" if reason else None
     if address.is_unspecified:
         return "the unspecified address"
     if address.is_loopback:
-        return "a loopback address (this machine)"
+        return "a loopback address"
     if address.is_link_local:
         return "a link-local address"
     if address.is_multicast:
@@ -131,7 +131,7 @@ def address_refusal(address: Address) -> str | None:
     if address.is_reserved:
         return "a reserved address"
     if address.is_private:
-        return "a private network address"
+        return "a private or special-purpose address"
     if not address.is_global:
         return "a special-purpose address, not on the public internet"
     return None
