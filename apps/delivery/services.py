@@ -601,6 +601,37 @@ def delivery_resend(*, delivery: Delivery, actor, request=None) -> Delivery:
     return locked
 
 
+@transaction.atomic
+def event_failed_resend(*, event: Event, actor, request=None) -> int:
+    """Queue every failed delivery of the event again, in one statement; how many.
+
+    Each keeps its Message-ID and gets a fresh DELIVERY_MAX_AGE. One audit
+    entry for the event says how many; one send task takes them all.
+    """
+    now = timezone.now()
+    count = Delivery.objects.filter(
+        tenant_id=event.tenant_id, event=event, status=DeliveryStatus.FAILED
+    ).update(
+        status=DeliveryStatus.QUEUED,
+        queued_at=now,
+        next_attempt_at=None,
+        finished_at=None,
+        lease_expires_at=None,
+    )
+    if count:
+        audit_record(
+            actor=actor,
+            action="event.failed_resent",
+            target=event,
+            changes={"deliveries sent again": [None, count]},
+            tenant=event.tenant,
+            request=request,
+        )
+        tenant_id = event.tenant_id
+        transaction.on_commit(lambda: deliveries_send_soon(tenant_id=tenant_id, count=count))
+    return count
+
+
 # What a sample of each event type is like.
 SAMPLE_LEVELS = {
     EventType.PIPELINE_SUCCEEDED: Level.SUCCESS,

@@ -9,7 +9,6 @@ administration.
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,7 +26,7 @@ from apps.delivery.selectors import (
     event_get,
     event_progress,
 )
-from apps.delivery.services import delivery_resend
+from apps.delivery.services import delivery_resend, event_failed_resend
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.models import Role
 from apps.tenancy.portal import actor, paginate
@@ -109,22 +108,11 @@ def delivery_resend_view(request, pk: int):
 @require_POST
 def event_resend_failed_view(request, pk: int):
     event = event_get(tenant=request.tenant, pk=pk)
-    failed = list(
-        delivery_list(tenant=request.tenant, event_id=event.pk, status=DeliveryStatus.FAILED)
-    )
-    if not failed:
-        messages.info(request, "No delivery of this event has failed: nothing to send again.")
-        return redirect(_event_url(request, event))
-    try:
-        # All or none: a refusal half-way leaves every delivery as it was.
-        with transaction.atomic():
-            for delivery in failed:
-                delivery_resend(delivery=delivery, **actor(request))
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        n = len(failed)
+    n = event_failed_resend(event=event, **actor(request))
+    if n:
         messages.success(
             request, f"{n} failed deliver{'y' if n == 1 else 'ies'} will be sent again."
         )
+    else:
+        messages.info(request, "No delivery of this event has failed: nothing to send again.")
     return redirect(_event_url(request, event))

@@ -307,6 +307,27 @@ def test_resend_all_failed_of_an_event_leaves_the_others_alone(
     assert statuses(other_failed) == [FAILED]
 
 
+@pytest.mark.parametrize("failures", [1, 40])
+def test_resend_all_failed_is_one_update_and_one_audit_entry(
+    portal,
+    tenant,
+    event,
+    failures,
+    django_capture_on_commit_callbacks,
+    django_assert_max_num_queries,
+):
+    make_deliveries(event, FAILED, failures, prefix="f")
+
+    with django_capture_on_commit_callbacks(), django_assert_max_num_queries(12):
+        portal.post(url("event_resend_failed", tenant, event.pk))
+
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.changes) == (
+        "event.failed_resent",
+        {"deliveries sent again": [None, failures]},
+    )
+
+
 def test_resend_all_with_nothing_failed_changes_nothing(portal, tenant, event):
     sent = make_deliveries(event, SENT, 2)
 
