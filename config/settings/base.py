@@ -269,4 +269,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # django-axes says something at INFO on every sign-in; failures and lockouts are WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
