@@ -7,7 +7,11 @@ from django.shortcuts import redirect
 from apps.mailsettings.forms import TEST_BUTTON, SmtpSettingsForm
 from apps.mailsettings.models import SmtpSettings
 from apps.mailsettings.presets import presets_data
-from apps.mailsettings.services import smtp_settings_update
+from apps.mailsettings.services import (
+    TestEmailLimitError,
+    smtp_settings_update,
+    smtp_test_email_send,
+)
 
 TEST_FIELDS = ("test_to", "test_subject", "test_body")
 
@@ -109,7 +113,12 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
         # its instance, and the page's title and breadcrumbs name the stored row.
         form_row = self.get_object(request, unquote(object_id)) if object_id else None
         form = form_class(request.POST, instance=form_row)
-        result = form.send_test_email() if form.is_valid() else None
+        result = None
+        if form.is_valid():
+            try:
+                result = smtp_test_email_send(form=form, actor=request.user, request=request)
+            except TestEmailLimitError as error:
+                form.add_error(None, error)
         self._show_warnings(request, form)
         admin_form = helpers.AdminForm(form, list(fieldsets), {}, model_admin=self)
         context = {

@@ -1,6 +1,12 @@
+import math
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
+from apps.audit.models import AuditEntry
 from apps.audit.services import audit_record, field_changes
 from apps.mailsettings import netguard
 from apps.mailsettings.models import SmtpSettings
@@ -111,3 +117,73 @@ def tenant_smtp_network_update(
     for name in NETWORK_FIELDS:
         setattr(tenant, name, after[name])
     return stored
+
+
+TEST_EMAIL_ACTION = "smtp_settings.test_sent"
+LIMIT_WINDOW = timedelta(hours=1)
+
+
+class TestEmailLimitError(ValidationError):
+    """Too many test emails in the last hour; the message says when to try again."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+
+def smtp_test_email_limit_check(*, user, tenant: Tenant | None) -> None:
+    """Raise TestEmailLimitError if `user` (or `tenant`) sent its hour's test emails already.
+
+    The audit log is the record: every test email writes one entry, in the
+    database all processes share, so the count holds across workers and
+    restarts and the window slides exactly (the oldest counted entry says
+    when a slot frees up). Two requests at the very same moment can both
+    pass the check; the limit is against abuse, not an exact quota.
+    """
+    now = timezone.now()
+    recent = AuditEntry.objects.filter(action=TEST_EMAIL_ACTION, created_at__gt=now - LIMIT_WINDOW)
+    checks = [
+        (recent.filter(actor=user), settings.TEST_EMAIL_LIMIT_PER_USER_HOUR, "You have"),
+    ]
+    if tenant is not None:
+        checks.append(
+            (
+                recent.filter(tenant=tenant),
+                settings.TEST_EMAIL_LIMIT_PER_TENANT_HOUR,
+                f"{tenant} has",
+            )
+        )
+    for entries, limit, who in checks:
+        times = list(entries.order_by("-created_at").values_list("created_at", flat=True)[:limit])
+        if len(times) < limit:
+            continue
+        minutes = max(1, math.ceil((times[-1] + LIMIT_WINDOW - now).total_seconds() / 60))
+        raise TestEmailLimitError(
+            f"{who} sent {limit} test email{'s' if limit != 1 else ''} in the last hour. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            code="test_email_limit",
+        )
+
+
+def smtp_test_email_send(*, form, actor, request=None):
+    """Send the test email of a valid, testing `SmtpSettingsForm`, within the limits, audited.
+
+    The audit entry names the recipient, the server and the outcome; never
+    the password. Raises TestEmailLimitError (nothing sent) past the limits.
+    """
+    smtp_settings = form.instance
+    tenant = smtp_settings.tenant if smtp_settings.tenant_id else None
+    smtp_test_email_limit_check(user=actor, tenant=tenant)
+    result = form.send_test_email()
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=TEST_EMAIL_ACTION,
+            target=smtp_settings if smtp_settings.pk else None,
+            changes={
+                "to": form.cleaned_data["test_to"],
+                "server": f"{smtp_settings.host}:{smtp_settings.port}",
+                "outcome": str(result.outcome),
+            },
+            tenant=tenant,
+            request=request,
+        )
+    return result

@@ -17,7 +17,12 @@ from apps.mailsettings.forms import TEST_BUTTON, UNENCRYPTED_WARNING, SmtpSettin
 from apps.mailsettings.models import SmtpSettings
 from apps.mailsettings.presets import presets_data
 from apps.mailsettings.selectors import SmtpSource, effective_smtp_settings, smtp_settings_for
-from apps.mailsettings.services import smtp_settings_delete, smtp_settings_update
+from apps.mailsettings.services import (
+    TestEmailLimitError,
+    smtp_settings_delete,
+    smtp_settings_update,
+    smtp_test_email_send,
+)
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.models import Role
 from apps.tenancy.portal import actor, form_submit
@@ -41,7 +46,7 @@ def tenant_settings(request):
     test_result = None
     if request.method == "POST":
         if form.testing:
-            test_result = form.send_test_email() if form.is_valid() else None
+            test_result = _send_test(request, form)
         elif form_submit(
             form, lambda _: smtp_settings_update(smtp_settings=form.instance, **actor(request))
         ):
@@ -88,6 +93,17 @@ def tenant_use_host_settings(request):
         return redirect(_page_url(request))
     context = {"own": own, "cancel_url": _page_url(request)}
     return render(request, "mailsettings/tenant_use_host.html", context)
+
+
+def _send_test(request, form):
+    """The test email's result, or None (the form or the limit says why)."""
+    if not form.is_valid():
+        return None
+    try:
+        return smtp_test_email_send(form=form, **actor(request))
+    except TestEmailLimitError as error:
+        form.add_error(None, error)
+        return None
 
 
 def _show_warnings(request, form) -> None:

@@ -15,6 +15,7 @@ class SmtpSettingsFactory(DjangoModelFactory):
 
     class Meta:
         model = SmtpSettings
+        skip_postgeneration_save = True
 
     class Params:
         secret = ""

@@ -249,7 +249,18 @@ class TestSendTestEmail:
         assert 'class="success"' in response.text
         assert len(server.messages) == 1
         assert not SmtpSettings.objects.exists()
-        assert not AuditEntry.objects.exists()
+        # Only the test email itself is audited.
+        [entry] = AuditEntry.objects.all()
+        assert (entry.action, entry.tenant, entry.target_id) == (
+            "smtp_settings.test_sent",
+            None,
+            "",
+        )
+        assert entry.changes == {
+            "to": "ops@example.com",
+            "server": f"127.0.0.1:{server.port}",
+            "outcome": "sent",
+        }
         # The typed values are kept in the form.
         assert f'value="{server.port}"' in response.text
         assert 'value="ops@example.com"' in response.text

@@ -174,7 +174,8 @@ def test_an_invalid_form_saves_nothing_and_says_what_to_fix(admin, tenant):
 # The test email -------------------------------------------------------------------
 
 
-def test_a_test_email_with_unsaved_values_arrives(admin, tenant, trusted_ca):
+def test_a_test_email_with_unsaved_values_arrives(admin, tenant, tenant_admin, trusted_ca):
+    admin_user = tenant_admin
     with smtp_server(tls="starttls", users={"acme-mailer": "Acme-pw-1"}) as server:
         data = send_test_data(server, username="acme-mailer", new_password="Acme-pw-1")
         page = page_of(admin.post(url("edit"), data))
@@ -187,9 +188,18 @@ def test_a_test_email_with_unsaved_values_arrives(admin, tenant, trusted_ca):
     assert message.mail_from == "alerts@acme.example"
     assert b"Subject: Postmaster test email" in message.content
     assert server.logins == ["acme-mailer"]
-    # Sending a test saves nothing; the form keeps the typed values, not the password.
+    # Sending a test saves nothing (but is audited); the form keeps the typed values,
+    # not the password.
     assert not SmtpSettings.objects.exists()
-    assert not AuditEntry.objects.exists()
+    [entry] = AuditEntry.objects.all()
+    assert (entry.action, entry.tenant, entry.actor) == (
+        "smtp_settings.test_sent",
+        tenant,
+        admin_user,
+    )
+    assert entry.changes["to"] == "ops@acme.example"
+    assert entry.changes["outcome"] == "sent"
+    assert "Acme-pw-1" not in str(entry.changes)
     assert f'value="{server.port}"' in page
     assert "Acme-pw-1" not in page
 
