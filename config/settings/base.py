@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.api",
     "apps.operations",
     "apps.oauth",
+    "apps.providers",
     # Only so the API docs page serves ninja's own copy of Swagger UI, not a CDN's.
     "ninja",
 ]
