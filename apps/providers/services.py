@@ -1,0 +1,116 @@
+"""Every write of provider connections, audited; secrets appear only as "changed"."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from apps.audit.services import audit_record, field_changes
+from apps.providers.catalog import PROVIDERS, Provider, api_url_allowed
+from apps.providers.models import ProviderSettings
+
+AUDITED_FIELDS = (
+    "role",
+    "provider",
+    "key_id",
+    "secret",
+    "region",
+    "api_url",
+    "sender_domain",
+    "from_email",
+    "from_name",
+)
+SECRET_FIELDS = frozenset({"secret"})
+# Which fields each provider uses; the others are blanked on save, so a row
+# never keeps another provider's leftovers.
+USED_FIELDS = {
+    Provider.AMAZON_SES: {"key_id", "secret", "region", "api_url"},
+    Provider.MAILGUN: {"secret", "region", "api_url", "sender_domain"},
+    Provider.SENDGRID: {"secret", "api_url"},
+    Provider.POSTMARK: {"secret", "api_url"},
+    Provider.BREVO: {"secret", "api_url"},
+    Provider.MAILJET: {"key_id", "secret", "api_url"},
+}
+OPTIONAL_FIELDS = frozenset({"key_id", "secret", "region", "api_url", "sender_domain"})
+
+
+def api_url_error(provider_settings: ProviderSettings) -> str | None:
+    """Why a tenant may not use this API URL, or None.
+
+    A tenant's requests (with its key) go only to the provider's own HTTPS
+    addresses, unless a system administrator allowed the tenant private
+    network addresses (the demo and tests: a stand-in on 127.0.0.1).
+    The host's connection may use any address.
+    """
+    s = provider_settings
+    if not s.api_url or s.tenant_id is None or s.tenant.smtp_private_network_allowed:
+        return None
+    if api_url_allowed(s.provider, s.api_url):
+        return None
+    info = PROVIDERS[s.provider]
+    hosts = " or ".join(h.lstrip(".") for h in info.api_hosts)
+    return (
+        f"Enter an https:// address at {info.label} ({hosts}), or leave the API URL blank "
+        f"for {info.label}'s own. Other addresses need a system administrator's permission."
+    )
+
+
+def _snapshot(provider_settings: ProviderSettings) -> dict:
+    return {name: getattr(provider_settings, name) for name in AUDITED_FIELDS}
+
+
+def _blank_unused(provider_settings: ProviderSettings) -> None:
+    used = USED_FIELDS[provider_settings.provider]
+    for name in OPTIONAL_FIELDS - used:
+        setattr(provider_settings, name, None if name == "secret" else "")
+
+
+@transaction.atomic
+def provider_settings_update(
+    *, actor, provider_settings: ProviderSettings, request=None
+) -> ProviderSettings:
+    """Save a provider connection (new or changed, the host's or a tenant's) and audit it.
+
+    `provider_settings` carries the new values (e.g. a valid form's instance);
+    what it replaces is read here, so the audit entry says what really changed.
+    """
+    if provider_settings.provider not in PROVIDERS:
+        raise ValidationError({"provider": "Choose one of the providers in the list."})
+    _blank_unused(provider_settings)
+    error = api_url_error(provider_settings)
+    if error:
+        raise ValidationError({"api_url": error})
+    if not provider_settings.secret:
+        label = PROVIDERS[provider_settings.provider].secret_label
+        raise ValidationError({"secret": f"Enter the {label}."})
+    creating = provider_settings.pk is None
+    before = {}
+    if not creating:
+        stored = ProviderSettings.objects.select_for_update().get(pk=provider_settings.pk)
+        before = _snapshot(stored)
+    provider_settings.full_clean()
+    provider_settings.save()
+    audit_record(
+        actor=actor,
+        action="provider_settings.create" if creating else "provider_settings.update",
+        target=provider_settings,
+        changes=field_changes(before, _snapshot(provider_settings), secret_fields=SECRET_FIELDS),
+        tenant=provider_settings.tenant,
+        request=request,
+    )
+    return provider_settings
+
+
+@transaction.atomic
+def provider_settings_delete(*, actor, provider_settings: ProviderSettings, request=None) -> None:
+    """Delete a provider connection, its secret included. For the primary: back to SMTP."""
+    current = ProviderSettings.objects.select_for_update().filter(pk=provider_settings.pk).first()
+    if current is None:
+        return  # Already deleted, e.g. by a second click: nothing to do or to audit.
+    audit_record(
+        actor=actor,
+        action="provider_settings.delete",
+        target=current,
+        changes=field_changes(_snapshot(current), {}, secret_fields=SECRET_FIELDS),
+        tenant=current.tenant,
+        request=request,
+    )
+    current.delete()

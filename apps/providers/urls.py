@@ -1,0 +1,17 @@
+"""A tenant's Provider pages: mounted by config/urls.py at `t/<tenant_slug>/email/provider/`.
+
+The namespace keeps "mailsettings" in it, so the portal's Email settings tab stays active.
+"""
+
+from django.urls import path
+
+from apps.providers import views
+
+app_name = "mailsettings_providers"
+
+urlpatterns = [
+    path("", views.tenant_provider, name="edit"),
+    path("remove/", views.tenant_remove, name="remove"),
+    path("failover/", views.tenant_secondary, name="secondary"),
+    path("failover/remove/", views.tenant_secondary_remove, name="secondary_remove"),
+]
