@@ -10,6 +10,8 @@ urlpatterns = [
     path("mail/", include("apps.mailcatcher.urls")),
     # OAuth2 sign-in for a tenant's own SMTP server, beside its Email settings.
     path("t/<slug:tenant_slug>/email/oauth/", include("apps.oauth.urls")),
+    # Email-service providers (primary and failover) for a tenant, beside its Email settings.
+    path("t/<slug:tenant_slug>/email/provider/", include("apps.providers.urls")),
     path("t/<slug:tenant_slug>/webhooks/", include("apps.webhooks.portal_urls")),
     path("t/<slug:tenant_slug>/", include("apps.tenancy.urls")),
     # Google's redirect URI (one for every tenant and the host).
