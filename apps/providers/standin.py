@@ -135,7 +135,9 @@ class ProviderStandin:
         return f"http://{self.server.server_address[0]}:{self.port}/"
 
     def start(self) -> "ProviderStandin":
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -421,7 +423,10 @@ class ProviderStandin:
                 )
             )
         received = self._record("sendgrid", request, path, data, key)
-        received.message_id = secrets.token_urlsafe(16)
+        # SendGrid answers no id; anymail tags each message with its own (custom_args),
+        # which SendGrid's event webhooks report back.
+        custom = personalizations[0].get("custom_args") or {}
+        received.message_id = custom.get("anymail_id") or secrets.token_urlsafe(16)
         sender = data["from"]
         text = next((c["value"] for c in data["content"] if c["type"] == "text/plain"), "")
         html = next((c["value"] for c in data["content"] if c["type"] == "text/html"), None)

@@ -166,7 +166,7 @@ SANDBOX_WORDS = re.compile(
 )
 UNVERIFIED_WORDS = re.compile(
     r"not (a )?verified|not validated|unvalidated|not a sender signature|verified sender"
-    r"|sender identity|sender (address )?is not valid|domain not found|unknown sender domain",
+    r"|sender identity|sender \S*\s?is not valid|domain not found|unknown sender domain",
     re.IGNORECASE,
 )
 SES_UNVERIFIED = re.compile(r"failed the check in region [\w-]+:\s*(.*)$", re.IGNORECASE)
@@ -196,7 +196,7 @@ def classify_provider_error(error: BaseException, *, sender: str = "") -> Provid
     status, code, text = _status_and_text(error)
     if _is_network(error):
         return ProviderErrorClass(Outcome.UNREACHABLE, True, False, _network_text(error))
-    if isinstance(error, AnymailRecipientsRefused | RecipientsFailedError):
+    if isinstance(error, AnymailRecipientsRefused):
         return ProviderErrorClass(
             Outcome.RECIPIENT_REJECTED, False, True, text or _recipients_text(error), status
         )
@@ -233,14 +233,18 @@ def _is_network(error: BaseException) -> bool:
 
 
 def _network_text(error: BaseException) -> str:
-    cause = error.__cause__ or error
-    text = str(cause)
-    if "Name or service not known" in text or "nodename nor servname" in text:
+    # requests and botocore wrap the socket's error: read the whole chain.
+    chain, seen = [], error
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(str(item) for item in chain).lower()
+    if "name or service not known" in text or "nodename nor servname" in text:
         return "the host name could not be found"
-    if "timed out" in text.lower() or isinstance(cause, requests.Timeout):
-        return "no answer in time"
-    if "refused" in text.lower():
+    if "refused" in text:
         return "the connection was refused"
+    if "timed out" in text or any(isinstance(item, TimeoutError) for item in chain):
+        return "no answer in time"
     return "the connection failed"
 
 
