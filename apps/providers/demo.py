@@ -1,0 +1,33 @@
+"""The demo's tenant on an email-service provider: Postmark, through the local stand-in."""
+
+from apps.core.fields import Secret
+from apps.mailsettings.services import tenant_smtp_network_update
+from apps.providers.catalog import Provider
+from apps.providers.models import ConnectionRole, ProviderSettings
+from apps.providers.services import provider_settings_update
+
+# `make run` starts `manage.py provider_standin --port 8025 --relay 127.0.0.1:1025`.
+DEMO_STANDIN_URL = "http://127.0.0.1:8025/"
+
+
+def seed_provider_demo(tenant) -> None:
+    """Put `tenant`'s mail on Postmark through the stand-in (idempotent: kept if it exists)."""
+    if ProviderSettings.objects.filter(tenant=tenant, role=ConnectionRole.PRIMARY).exists():
+        return
+    if not tenant.smtp_private_network_allowed:
+        # The stand-in is on 127.0.0.1, which tenants may not use unless allowed.
+        tenant_smtp_network_update(
+            tenant=tenant, private_allowed=True, extra_ports=tenant.smtp_extra_ports, actor=None
+        )
+    provider_settings_update(
+        actor=None,
+        provider_settings=ProviderSettings(
+            tenant=tenant,
+            role=ConnectionRole.PRIMARY,
+            provider=Provider.POSTMARK,
+            secret=Secret("demo-postmark-server-token"),
+            api_url=DEMO_STANDIN_URL,
+            from_email=f"notify@{tenant.slug}.test",
+            from_name=f"{tenant.name} Notifications",
+        ),
+    )
