@@ -21,6 +21,7 @@ from apps.pipelines.services import (
     pipeline_create,
     project_api_token_create,
 )
+from apps.providers.demo import seed_provider_demo
 from apps.tenancy.models import Membership, Organization, Project, Role, Scope, Tenant
 from apps.tenancy.services import (
     membership_create,
@@ -98,6 +99,18 @@ DEMO_TENANTS = {
         "api_token_project": None,
         "own_smtp_from": ("notify@globex.test", "Globex Notifications"),
     },
+    # On an email-service provider (Postmark, through the local stand-in): apps.providers.demo.
+    "initech": {
+        "name": "Initech",
+        "admin": ("ivy@initech.test", "Ivy Initech"),
+        "members": [("peter@initech.test", "Peter Gibbons")],
+        "organizations": {"Software": ["TPS reports"]},
+        "groups": [("Report team", "TPS reports", ["tps@initech.test"], True, [])],
+        "pipelines": {"TPS reports": [("tps-build", "TPS build")]},
+        "rules": [("Build failures", "TPS reports", "tps-build", FAILURES, [], ["Report team"])],
+        "api_token_project": None,
+        "own_smtp_from": None,
+    },
 }
 
 
@@ -118,7 +131,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"    System administrator: {SYSTEM_ADMIN_EMAIL}\n"
                 f"    Tenant admins:        {TENANT_ADMIN_EMAIL} (Acme Corp), "
-                f"{OTHER_TENANT_ADMIN_EMAIL} (Globex)\n"
+                f"{OTHER_TENANT_ADMIN_EMAIL} (Globex), ivy@initech.test (Initech, on Postmark)\n"
                 f"    Events API token:     {DEMO_API_TOKEN} (project Checkout of Acme Corp)"
             )
             return
@@ -138,6 +151,7 @@ def seed_demo() -> None:
         )
     for slug, spec in DEMO_TENANTS.items():
         _seed_tenant(slug, spec)
+    seed_provider_demo(Tenant.objects.get(slug="initech"))
 
 
 def _seed_tenant(slug: str, spec: dict) -> None:
