@@ -28,6 +28,7 @@ from apps.pipelines.models import (
     ProjectApiToken,
 )
 from apps.preferences.models import NotificationPreference, Suppression, SuppressionReason
+from apps.providers.models import ProviderSettings
 from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
 from apps.webhooks.models import WebhookEndpoint
 from apps.webhooks.services import webhook_endpoint_create
@@ -43,6 +44,7 @@ from tests.factories import (
     UserGroupFactory,
 )
 from tests.mailsettings.factories import SmtpSettingsFactory, smtp_form_data
+from tests.providers.factories import ProviderSettingsFactory
 
 ADMIN, MEMBER = Role.TENANT_ADMIN, Role.MEMBER
 
@@ -68,6 +70,7 @@ class World:
     failed_delivery: Delivery
     suppression: Suppression
     webhook: WebhookEndpoint
+    provider: ProviderSettings
 
     @classmethod
     def build(cls, tenant: Tenant) -> "World":
@@ -99,6 +102,7 @@ class World:
         pipeline = PipelineFactory(project=project, slug=f"{key}-deploy")
         event = make_event(pipeline, run_id=f"{key}-4711")
         failed = make_deliveries(event, DeliveryStatus.FAILED, 1, prefix=f"oncall-{key}")[0]
+        ProviderSettingsFactory(tenant=tenant, role="secondary", provider="brevo")
         return cls(
             tenant=tenant,
             pipeline=pipeline,
@@ -110,6 +114,7 @@ class World:
             rule=NotificationRuleFactory(pipeline=pipeline, groups=[group]),
             webhook=webhook_endpoint_create(tenant=tenant, provider="postmark", actor=None)[0],
             token=ProjectApiTokenFactory(project=project),
+            provider=ProviderSettingsFactory(tenant=tenant, provider="postmark"),
             smtp_settings=smtp_settings,
             invited=invited,
             organization=organization,
@@ -176,6 +181,10 @@ _OAUTH = {
     "client_id": "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901",
     "client_secret": "",
 }
+
+# Blank key: keep the stored one (apps.providers).
+_PROVIDER = {"provider": "postmark", "postmark_secret": "", "from_email": "n@example.com"}
+_SECONDARY = {"provider": "brevo", "brevo_secret": "", "from_email": "n@example.com"}
 
 RECIPES: dict[str, Recipe] = {
     "tenancy:dashboard": Recipe(MEMBER, allowed_post=405),
@@ -248,6 +257,11 @@ RECIPES: dict[str, Recipe] = {
     "tenancy:pipelines:rule_delete": Recipe(ADMIN, _rule),
     "tenancy:pipelines:rule_set_enabled": Recipe(ADMIN, _rule, post_only=True),
     "tenancy:pipelines:rule_test": Recipe(ADMIN, _rule, post_only=True, allowed_post=200),
+    # Email-service providers, primary and failover (apps.providers).
+    "mailsettings_providers:edit": Recipe(ADMIN, data=lambda w: _PROVIDER),
+    "mailsettings_providers:remove": Recipe(ADMIN),
+    "mailsettings_providers:secondary": Recipe(ADMIN, data=lambda w: _SECONDARY),
+    "mailsettings_providers:secondary_remove": Recipe(ADMIN),
     # Delivery webhooks (apps.webhooks).
     "webhooks:list": Recipe(ADMIN, allowed_post=405),
     "webhooks:create": Recipe(
@@ -315,6 +329,7 @@ def _snapshot() -> dict:
         Suppression,
         NotificationPreference,
         WebhookEndpoint,
+        ProviderSettings,
     ]
     state = {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
     state["AuditEntry"] = AuditEntry.objects.count()
