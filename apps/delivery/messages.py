@@ -29,6 +29,7 @@ from django.utils.encoding import punycode
 
 from apps.delivery.models import Delivery, Event
 from apps.mailsettings.models import SmtpSettings
+from apps.mailsettings.validators import one_line
 from apps.pipelines.models import EventType, Level
 from apps.preferences.unsubscribe import UnsubscribeScope, unsubscribe_token
 
@@ -100,7 +101,8 @@ def _render(event: Event, reason: str, test: bool, links: dict) -> tuple[str, st
         )
         for ext in ("txt", "html")
     ]
-    return " ".join(subject.split()), *parts
+    # One line whatever the names and stage hold (CR, LF, NUL, U+2028, ...).
+    return one_line(subject), *parts
 
 
 def _scopes(event: Event) -> dict[UnsubscribeScope, int | None]:

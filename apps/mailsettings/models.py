@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce
 
 from apps.core.fields import EncryptedTextField
 from apps.core.models import TenantQuerySet, TimeStampedModel
-from apps.mailsettings.validators import validate_single_line
+from apps.mailsettings.validators import one_line, validate_single_line
 
 PORT_ERROR = "Enter a port between 1 and 65535: usually 587 for STARTTLS, 465 for implicit TLS."
 TIMEOUT_MIN, TIMEOUT_MAX = 1, 120
@@ -157,4 +157,5 @@ class SmtpSettings(TimeStampedModel):
     @property
     def from_header(self) -> str:
         """The default From, with the display name: `Name <address>`."""
-        return str(Address(display_name=self.from_name, addr_spec=self.from_email))
+        # one_line: the form refuses line breaks; a row saved another way cannot add a header.
+        return str(Address(display_name=one_line(self.from_name), addr_spec=self.from_email))

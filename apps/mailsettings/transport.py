@@ -31,6 +31,7 @@ from apps.mailsettings.presets import (
     MICROSOFT365_BASIC_AUTH,
     provider_for_host,
 )
+from apps.mailsettings.validators import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -473,7 +474,8 @@ def send_test_email(
     smtp_settings: SmtpSettings, *, password: str, to: str, subject: str, body: str
 ) -> TestEmailResult:
     """Send one message with these settings (saved or not) and say what happened."""
-    message = EmailMessage(subject, body, from_email=smtp_settings.from_header, to=[to])
+    # The form refuses line breaks; one_line() also defuses encoded ones.
+    message = EmailMessage(one_line(subject), body, from_email=smtp_settings.from_header, to=[to])
     backend = smtp_backend(smtp_settings, password=password, alias=TEST_EMAIL_ALIAS)
     try:
         backend.send_messages([message])

@@ -1,3 +1,5 @@
+import unicodedata
+
 from django.core.exceptions import ValidationError
 
 # What would end a header line or an SMTP command and start another.
@@ -12,3 +14,20 @@ def validate_single_line(value: str) -> None:
             "header, where it must stay on one line.",
             code="line_break",
         )
+
+
+def one_line(text: str) -> str:
+    """`text` fit for a header: every control or line/paragraph separator a space, runs collapsed.
+
+    str.split() already breaks at CR, LF, U+0085, U+2028 and the other Unicode
+    line ends; NUL and the other control characters are not whitespace, so
+    they are replaced first. Encoded-word openers are defused.
+    """
+    cleaned = "".join(
+        " " if unicodedata.category(character) in ("Cc", "Zl", "Zp") else character
+        for character in str(text)
+    )
+    # Typed "=?utf-8?q?=0d=0a?=" would be decoded by the recipient's mail
+    # program as an encoded word (a line break); a zero-width space keeps it
+    # literal text (and makes Python encode the header, so it arrives as typed).
+    return " ".join(cleaned.split()).replace("=?", "=\u200b?")
