@@ -1,4 +1,6 @@
-"""A local stand-in for the providers' send APIs, for tests and the demo (`manage.py provider_standin`).
+"""A local stand-in for the providers' send APIs, for tests and the demo.
+
+`manage.py provider_standin` runs it for `make run`.
 
 One threaded HTTP server answers the send endpoint of every provider, told
 apart by path (so one base URL, e.g. http://127.0.0.1:8025/, serves them all):
@@ -35,6 +37,42 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 logger = logging.getLogger(__name__)
+
+# The providers' own words for the errors the stand-in can answer.
+POSTMARK_UNVERIFIED = (
+    "The 'From' address you supplied ({sender}) is not a Sender Signature on your account. "
+    "Please add and confirm this address in order to be able to use it in the 'From' field "
+    "of your messages."
+)
+SENDGRID_BAD_KEY = "The provided authorization grant is invalid, expired, or revoked"
+SENDGRID_NO_TO = (
+    "The to array is required for all personalization objects, and must have at least one "
+    "email object with a valid email address."
+)
+SENDGRID_UNVERIFIED = (
+    "The from address does not match a verified Sender Identity. Mail cannot be sent until "
+    "this error is resolved. Visit "
+    "https://sendgrid.com/docs/for-developers/sending-email/sender-identity/ to see the "
+    "Sender Identity requirements"
+)
+SENDGRID_REVIEW = (
+    "Your account is under review: until it is approved, mail is sent only to a limited "
+    "number of addresses."
+)
+BREVO_UNVERIFIED = "Sender {sender} is not valid: add and verify it in your account."
+BREVO_NOT_ACTIVATED = (
+    "Unable to send email. Your SMTP account is not yet activated. Please contact us at "
+    "contact@brevo.com to activate it."
+)
+MAILJET_MISSING = 'At least "From" and "To" must be provided.'
+MAILGUN_SANDBOX = (
+    "Domain {domain} is not allowed to send: Free accounts are for test purposes only. Please "
+    "upgrade or add the address to authorized recipients in Account Settings."
+)
+SES_UNVERIFIED = (
+    "Email address is not verified. The following identities failed the check in region "
+    "{region}: {identities}"
+)
 
 ANSWERS = (
     "ok",
@@ -267,11 +305,7 @@ class ProviderStandin:
                     422,
                     {
                         "ErrorCode": 400,
-                        "Message": (
-                            f"The 'From' address you supplied ({sender}) is not a Sender Signature on "
-                            "your account. Please add and confirm this address in order to be able to "
-                            "use it in the 'From' field of your messages."
-                        ),
+                        "Message": (POSTMARK_UNVERIFIED.format(sender=sender)),
                     },
                 )
             )
@@ -331,7 +365,7 @@ class ProviderStandin:
             {
                 "errors": [
                     {
-                        "message": "The provided authorization grant is invalid, expired, or revoked",
+                        "message": SENDGRID_BAD_KEY,
                         "field": None,
                         "help": None,
                     }
@@ -348,8 +382,7 @@ class ProviderStandin:
                     {
                         "errors": [
                             {
-                                "message": "The to array is required for all personalization objects, "
-                                "and must have at least one email object with a valid email address.",
+                                "message": SENDGRID_NO_TO,
                                 "field": "personalizations.0.to",
                             }
                         ]
@@ -395,10 +428,7 @@ class ProviderStandin:
                     {
                         "errors": [
                             {
-                                "message": "The from address does not match a verified Sender Identity. Mail "
-                                "cannot be sent until this error is resolved. Visit "
-                                "https://sendgrid.com/docs/for-developers/sending-email/sender-identity/ to "
-                                "see the Sender Identity requirements",
+                                "message": SENDGRID_UNVERIFIED,
                                 "field": "from",
                                 "help": None,
                             }
@@ -413,8 +443,7 @@ class ProviderStandin:
                     {
                         "errors": [
                             {
-                                "message": "Your account is under review: until it is approved, mail is sent "
-                                "only to a limited number of addresses.",
+                                "message": SENDGRID_REVIEW,
                                 "field": None,
                                 "help": None,
                             }
@@ -460,9 +489,7 @@ class ProviderStandin:
                     400,
                     {
                         "code": "invalid_parameter",
-                        "message": (
-                            f"Sender {data['sender']['email']} is not valid: add and verify it in your account."
-                        ),
+                        "message": (BREVO_UNVERIFIED.format(sender=data["sender"]["email"])),
                     },
                 )
             )
@@ -472,15 +499,15 @@ class ProviderStandin:
                     403,
                     {
                         "code": "permission_denied",
-                        "message": (
-                            "Unable to send email. Your SMTP account is not yet activated. Please contact "
-                            "us at contact@brevo.com to activate it."
-                        ),
+                        "message": (BREVO_NOT_ACTIVATED),
                     },
                 )
             )
         received = self._record("brevo", request, path, data, request.headers["api-key"])
-        received.message_id = f"<{time.strftime('%Y%m%d%H%M%S')}.{secrets.randbelow(10**11):011d}@smtp-relay.mailin.fr>"
+        number = secrets.randbelow(10**11)
+        received.message_id = (
+            f"<{time.strftime('%Y%m%d%H%M%S')}.{number:011d}@smtp-relay.mailin.fr>"
+        )
         to = [_format(t) for t in data["to"]]
         self._relay_fields(
             _format(data["sender"]),
@@ -532,7 +559,7 @@ class ProviderStandin:
                                         "ErrorIdentifier": str(uuid.uuid4()),
                                         "ErrorCode": "send-0003",
                                         "StatusCode": 400,
-                                        "ErrorMessage": 'At least "From" and "To" must be provided.',
+                                        "ErrorMessage": MAILJET_MISSING,
                                         "ErrorRelatedTo": ["From"],
                                     }
                                 ],
@@ -631,17 +658,12 @@ class ProviderStandin:
             raise StandinError(
                 Reply(
                     403,
-                    {
-                        "message": (
-                            f"Domain {domain} is not allowed to send: Free accounts are for test purposes "
-                            "only. Please upgrade or add the address to authorized recipients in Account "
-                            "Settings."
-                        )
-                    },
+                    {"message": (MAILGUN_SANDBOX.format(domain=domain))},
                 )
             )
         received = self._record("mailgun", request, path, data, key)
-        received.message_id = f"<{time.strftime('%Y%m%d%H%M%S')}.{self._counter}.{secrets.token_hex(8).upper()}@{domain}>"
+        stamp, token = time.strftime("%Y%m%d%H%M%S"), secrets.token_hex(8).upper()
+        received.message_id = f"<{stamp}.{self._counter}.{token}@{domain}>"
         headers = {name[2:]: values[0] for name, values in data.items() if name.startswith("h:")}
         self._relay_fields(
             data["from"][0],
@@ -695,12 +717,7 @@ class ProviderStandin:
             raise StandinError(
                 Reply(
                     400,
-                    {
-                        "message": (
-                            "Email address is not verified. The following identities failed the check "
-                            f"in region {region}: {identities}"
-                        )
-                    },
+                    {"message": (SES_UNVERIFIED.format(region=region, identities=identities))},
                     {"x-amzn-ErrorType": "MessageRejected"},
                 )
             )

@@ -148,7 +148,7 @@ class ProviderErrorClass:
 
 
 class ProviderSendError(Exception):
-    """Sending through a provider failed; `classification` says how (see classify_provider_error)."""
+    """Sending through a provider failed; `classification` says how."""
 
     def __init__(self, classification: ProviderErrorClass):
         super().__init__(classification.text)

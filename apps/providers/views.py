@@ -109,9 +109,10 @@ def remove_page(request, place: Place, template: str, **extra):
     if request.method == "POST":
         provider_settings_delete(provider_settings=row, **actor(request))
         if place.is_primary:
+            label = row.get_provider_display()
             text = (
-                f"Mail goes through {_smtp_words(place.tenant)} again. The {row.get_provider_display()} "
-                "settings and their key were removed."
+                f"Mail goes through {_smtp_words(place.tenant)} again. The {label} settings and "
+                "their key were removed."
             )
         else:
             text = f"The secondary connection through {row.get_provider_display()} was removed."

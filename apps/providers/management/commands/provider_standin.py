@@ -1,4 +1,4 @@
-"""`manage.py provider_standin`: the providers' stand-in for the demo (see apps.providers.standin)."""
+"""`manage.py provider_standin`: the providers' stand-in for the demo (apps.providers.standin)."""
 
 import time
 

@@ -1,0 +1,51 @@
+"""The stand-in relays to SMTP for the demo, and the demo's Initech is on Postmark through it."""
+
+import pytest
+from django.core.management import call_command
+
+from apps.providers.catalog import Provider
+from apps.providers.models import ProviderSettings
+from apps.providers.selectors import provider_settings_for
+from apps.providers.standin import ProviderStandin
+from apps.providers.transport import send_provider_test_email
+from apps.tenancy.models import Membership, Role
+from apps.webhooks.models import Provider as WebhookProvider
+from tests.providers.factories import ProviderSettingsFactory
+from tests.smtp_servers import smtp_server
+
+
+def test_providers_are_named_as_the_delivery_webhooks_name_them():
+    assert Provider.choices == WebhookProvider.choices
+
+
+@pytest.mark.parametrize("provider", list(Provider.values))
+def test_the_standin_relays_each_accepted_message_to_an_smtp_server(provider):
+    with smtp_server() as server, ProviderStandin(relay=(server.host, server.port)) as standin:
+        settings = ProviderSettingsFactory.build(provider=provider, api_url=standin.url)
+        result = send_provider_test_email(
+            settings, to="ops@example.org", subject="Relayed", body="Through the stand-in."
+        )
+        assert result.ok
+    [message] = server.messages
+    assert message.rcpt_tos == ["ops@example.org"]
+    assert message.mail_from == "notify@example.com"
+    assert b"Subject: Relayed" in message.content
+    assert b"Through the stand-in." in message.content
+
+
+def test_the_demo_puts_initech_on_postmark_through_the_standin(db):
+    call_command("seed_demo")
+    call_command("seed_demo")
+    row = ProviderSettings.objects.get()
+    assert (row.tenant.slug, row.provider, row.api_url) == (
+        "initech",
+        "postmark",
+        "http://127.0.0.1:8025/",
+    )
+    assert provider_settings_for(tenant_id=row.tenant_id) == row
+    assert Membership.objects.filter(
+        tenant=row.tenant, user__email="ivy@initech.test", role=Role.TENANT_ADMIN
+    ).exists()
+    with ProviderStandin() as standin:
+        row.api_url = standin.url
+        assert send_provider_test_email(row, to="ivy@initech.test", subject="s", body="b").ok
