@@ -50,8 +50,11 @@ LEVEL_COLOURS = {Level.SUCCESS: "#198754", Level.WARNING: "#b35c00", Level.ERROR
 def wire_address(address: str) -> str:
     """The address as SMTP and the To header carry it (an IDN domain in punycode).
 
-    Raises ValueError for a non-ASCII local part, which needs SMTPUTF8.
+    Raises ValueError for a non-ASCII local part, which needs SMTPUTF8, and
+    for whitespace or control characters, which would end the header or command.
     """
+    if any(character.isspace() or not character.isprintable() for character in address):
+        raise ValueError(f"{address!r} has a space or control character; it cannot be sent.")
     if address.isascii():
         return address
     local, _, domain = address.rpartition("@")

@@ -196,3 +196,20 @@ def test_a_test_email_carries_no_injected_header_or_recipient(server, from_name,
     message = check_received(received, TEST_EMAIL_HEADERS)
     # What was typed arrives as text, on one line (an encoded word stays literal).
     assert message["Subject"] == one_line(subject)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["ann@example.com\r\nBcc: evil@example.com", "ann@example.com\x00", "ann @example.com"],
+)
+def test_an_address_that_would_end_the_to_header_is_never_sent(server, tenant, address):
+    server.recorder.messages.clear()
+    row = SmtpSettingsFactory.build(**server.connection, from_email=FROM)
+    event = sample(tenant, project_name="P", pipeline_name="Deploy", stage="s", message="m")
+    delivery = Delivery(event=event, address=address, reason="r", message_id="<n.2@example.com>")
+
+    with pytest.raises(ValueError, match="cannot be sent"):
+        MessageBuilder(row).message_bytes(delivery)
+    with Connection(row) as connection, pytest.raises(ValueError, match="cannot be sent"):
+        connection.send(address, b"Subject: x\r\n\r\nbody\r\n")
+    assert server.messages == []
