@@ -9,7 +9,7 @@ from apps.groups.models import UserGroup
 from apps.mailsettings.models import SmtpSettings
 from apps.tenancy.models import Organization, Project
 from tests.e2e.browser import field, login
-from tests.mailsettings.factories import SmtpSettingsFactory
+from tests.mailsettings.factories import SmtpSettingsFactory, allow_private_network
 from tests.smtp_servers import QUEUED_REPLY, smtp_server, write_ca_bundle
 
 # Planted in the form; it must never come back in a page.
@@ -18,9 +18,10 @@ SMTP_LOGIN = "acme-mailer"
 
 
 @pytest.fixture
-def own_smtp_server(settings, tmp_path):
+def own_smtp_server(settings, tmp_path, tenant):
     """The tenant's own server: STARTTLS with a certificate Postmaster trusts, login required."""
     settings.SMTP_CA_BUNDLE = write_ca_bundle(tmp_path)
+    allow_private_network(tenant)  # it is on 127.0.0.1
     with smtp_server(tls="starttls", users={SMTP_LOGIN: CANARY_PASSWORD}) as server:
         yield server
 
