@@ -134,6 +134,14 @@ REAUTH_URL_NAMES = [
     "mailsettings_oauth:setup",
     "mailsettings_oauth:disconnect",
     "admin:oauth_oauthgrant_disconnect",
+    # Email-service provider API keys: a tenant's and the host's.
+    "mailsettings_providers:edit",
+    "mailsettings_providers:remove",
+    "mailsettings_providers:secondary",
+    "mailsettings_providers:secondary_remove",
+    "admin:providers_providersettings_remove",
+    "admin:providers_providersettings_secondary",
+    "admin:providers_providersettings_secondary_remove",
     # Who administers the host, and other people's passwords.
     "admin:tenancy_systemadministrator_grant",
     "admin:auth_user_password_change",
@@ -143,6 +151,7 @@ REAUTH_POST_URL_NAMES = [
     "admin:mailsettings_smtpsettings_changelist",
     "admin:tenancy_systemadministrator_changelist",
     "admin:oauth_oauthgrant_changelist",  # the host's OAuth2 setup form
+    "admin:providers_providersettings_changelist",  # the host's provider form
 ]
 
 # Headers. Everything the pages load comes from this site: no inline script
