@@ -37,7 +37,7 @@ def test_seed_demo_is_idempotent_and_complete(db, settings):
     call_command("seed_demo")
     assert _counts() == first
 
-    assert first["Tenant"] == 2
+    assert first["Tenant"] == 3  # Acme, Globex, Initech
     host = SmtpSettings.objects.get(tenant=None)
     assert (host.host, host.port, host.security) == (
         settings.MAILCATCHER_HOST,
