@@ -5,9 +5,12 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.utils.csp import CSP
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csp import csp_override
+from django.views.decorators.http import require_GET, require_POST
 
 from apps.mailcatcher.parsing import message_parse
 from apps.mailcatcher.selectors import caught_message_get, caught_message_list
@@ -58,6 +61,31 @@ def message_detail(request, pk):
             "source": raw.decode("utf-8", errors="replace"),
         },
     )
+
+
+# A caught email's HTML as its sender wrote it (inline styles, data: images),
+# shown in a sandboxed frame of the detail page: nothing in it can run a
+# script, load anything from the network, submit a form or reach the portal.
+HTML_PART_CSP = {
+    "default-src": [CSP.NONE],
+    "style-src": [CSP.UNSAFE_INLINE],
+    "img-src": ["data:"],
+    "frame-ancestors": [CSP.SELF],
+    "sandbox": True,
+}
+
+
+@require_GET
+@catcher_admin_required
+@xframe_options_sameorigin
+@csp_override(HTML_PART_CSP)
+def message_html(request, pk):
+    html = message_parse(bytes(caught_message_get(pk=pk).raw)).html
+    if html is None:
+        raise Http404("This message has no HTML part.")
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @require_POST

@@ -120,15 +120,39 @@ def test_detail_lists_attachments_and_keeps_the_raw_source(admin_client):
     assert "Content-Disposition: attachment; filename=&quot;report.csv&quot;" in page
 
 
-def test_detail_sandboxes_the_html_part(admin_client):
+def test_detail_frames_the_html_part_sandboxed(admin_client):
     caught = catch(html='<p onclick="steal()">Hi</p><script>alert("x")</script>')
 
     page = admin_client.get(reverse("mailcatcher:detail", args=[caught.pk])).content.decode()
 
-    assert '<iframe class="mail-html" sandbox srcdoc="' in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    html_url = reverse("mailcatcher:html", args=[caught.pk])
+    assert f'<iframe class="mail-html" sandbox src="{html_url}"' in page
     assert "<script>alert" not in page
     assert 'onclick="steal()"' not in page
+
+
+def test_the_html_part_is_served_sandboxed_with_its_own_policy(admin_client):
+    caught = catch(html='<p style="color: red">Hi</p><script>alert("x")</script>')
+
+    response = admin_client.get(reverse("mailcatcher:html", args=[caught.pk]))
+
+    assert response.content.decode().startswith('<p style="color: red">Hi</p>')
+    policy = response["Content-Security-Policy"]
+    # Its own inline styles show; nothing runs, loads or submits; only the portal frames it.
+    assert "default-src 'none'" in policy
+    assert "style-src 'unsafe-inline'" in policy
+    assert "script-src" not in policy
+    assert "sandbox" in policy
+    assert "frame-ancestors 'self'" in policy
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_the_html_part_is_for_system_administrators_only(client, member):
+    caught = catch()
+    client.force_login(member)
+    assert client.get(reverse("mailcatcher:html", args=[caught.pk])).status_code == 403
+    client.logout()
+    assert client.get(reverse("mailcatcher:html", args=[caught.pk])).status_code == 302
 
 
 def test_detail_of_a_missing_message_is_404(admin_client):
