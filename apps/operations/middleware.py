@@ -24,6 +24,9 @@ EXEMPT_VIEWS = frozenset(
         # One-click unsubscribe (RFC 8058): mail providers post it without a person to
         # try again later, and someone who asked to stop getting mail must be heard.
         "unsubscribe:link",
+        # Email-service providers' delivery reports (bounces, complaints): machines that
+        # are not changing settings; they keep the log and the suppression list true.
+        "webhooks_receiver:tracking",
     }
 )
 # The pipelines' API: an event reported during maintenance is stored and its mail goes

@@ -30,7 +30,7 @@ def host_sink():
 
 
 @pytest.fixture
-def host_server(db, host_sink):
+def host_server(db, host_sink, host_mailer):
     """A real SMTP server as the host's settings: notifications and Django's own mail go there."""
     with sink_server(host_sink) as server:
         SmtpSettingsFactory(
