@@ -11,13 +11,15 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.audit.models import AuditEntry
-from apps.delivery.models import DeliveryStatus
+from apps.delivery.models import DeliveryAttempt, DeliveryStatus
 from apps.delivery.services import deliveries_send, event_dispatch
 from apps.mailsettings.selectors import host_smtp_settings_forget
 from apps.operations import tasks
 from apps.operations.models import AlertCause, DeliveryAlert
+from apps.operations.selectors import WATERMARKS_KEY
 from apps.operations.services import failure_alerts_check
 from apps.pipelines.models import Pipeline
 from apps.tenancy.models import Role
@@ -230,3 +232,16 @@ def test_beat_runs_the_check_every_minute():
     assert entry["task"] == "apps.operations.tasks.failure_alerts_check_task"
     assert tasks.failure_alerts_check_task.name == entry["task"]
     assert entry["schedule"] == 60
+
+
+@pytest.mark.usefixtures("host_server", "own_settings", "tenant_admin")
+def test_the_check_reads_only_attempts_after_the_last_watermark_before_the_window(pipeline):
+    send_once(pipeline)
+    highest = DeliveryAttempt.objects.order_by("-pk").values_list("pk", flat=True).first()
+    # A check 16 minutes ago saw every attempt so far: they are older than the window.
+    long_ago = timezone.now() - timedelta(minutes=16)
+    cache.set(WATERMARKS_KEY, [(long_ago.timestamp(), highest)])
+    assert failure_alerts_check().failing == []
+    # New failures, after that mark, are found.
+    send_once(pipeline, run_id="4712")
+    assert failure_alerts_check().failing == [pipeline.tenant_id]
