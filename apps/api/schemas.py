@@ -133,6 +133,11 @@ class DeliveryCounts(Schema):
     failed: int = Field(description="Refused for good, or still undeliverable after retrying.")
     suppressed: int = Field(description="Not sent: the address is on the suppression list.")
     opted_out: int = Field(description="Not sent: the person turned these notifications off.")
+    delivered: int = Field(description="Reported delivered by the email-service provider.")
+    bounced: int = Field(description="Reported bounced by the email-service provider.")
+    rejected: int = Field(description="Reported rejected by the email-service provider.")
+    complained: int = Field(description="Reported marked as spam by the recipient.")
+    unsubscribed: int = Field(description="Reported unsubscribed through the provider.")
 
 
 class DeliveryOut(Schema):
@@ -141,7 +146,9 @@ class DeliveryOut(Schema):
     attempts: int = Field(description="How many times it was tried.")
     last_code: int | None = Field(description="The mail server's last SMTP reply code.")
     last_reply: str = Field(description="The mail server's last reply, as it said it.")
-    sent_at: datetime | None = Field(description="When the mail server accepted it.")
+    sent_at: datetime | None = Field(
+        description="When the mail server or email-service provider accepted it."
+    )
 
 
 class DeliveriesPage(Schema):

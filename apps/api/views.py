@@ -14,7 +14,7 @@ from apps.api import schemas
 from apps.api.auth import ProjectTokenAuth, TokenRejectedError
 from apps.api.selectors import api_event_get, api_pipeline_get, event_deliveries_page
 from apps.delivery.intake import event_accept
-from apps.delivery.models import DeliveryStatus
+from apps.delivery.models import SENT_STATUSES, DeliveryStatus
 from apps.delivery.selectors import event_progress
 
 DESCRIPTION = """
@@ -34,6 +34,9 @@ answers the first event again (`"repeat": true`) and sends nothing twice.
 **Errors** are JSON with a `detail` sentence. Invalid input answers `422`
 and lists each wrong field in `errors`.
 """
+
+# Accepted by the server or provider (and perhaps reported on since): they have a sent_at.
+LEFT_STATUSES = {*SENT_STATUSES, DeliveryStatus.BOUNCED, DeliveryStatus.REJECTED}
 
 # The largest id the database can hold; anything beyond cannot exist.
 MAX_ID = 2**63 - 1
@@ -206,9 +209,7 @@ def event_detail(
                     "attempts": delivery.attempt_count,
                     "last_code": delivery.last_code,
                     "last_reply": delivery.last_reply,
-                    "sent_at": delivery.finished_at
-                    if delivery.status == DeliveryStatus.SENT
-                    else None,
+                    "sent_at": delivery.finished_at if delivery.status in LEFT_STATUSES else None,
                 }
                 for delivery in deliveries
             ],

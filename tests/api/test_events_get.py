@@ -59,6 +59,11 @@ def test_event_with_each_deliverys_status(api, pipeline):
         "failed": 1,
         "suppressed": 0,
         "opted_out": 0,
+        "delivered": 0,
+        "bounced": 0,
+        "rejected": 0,
+        "complained": 0,
+        "unsubscribed": 0,
     }
     items = body["deliveries"]["items"]
     assert [(i["address"], i["status"], i["attempts"], i["last_code"]) for i in items] == [
@@ -71,6 +76,19 @@ def test_event_with_each_deliverys_status(api, pipeline):
     # Only a sent delivery has a sent time.
     assert items[0]["sent_at"] is not None
     assert (items[1]["sent_at"], items[2]["sent_at"]) == (None, None)
+
+
+def test_a_providers_reports_are_counted_and_keep_the_sent_time(api, pipeline):
+    sent_at = timezone.now()
+    event = make_event(pipeline, dispatched_at=sent_at)
+    delivered, bounced = make_deliveries(event, 2)
+    for delivery, status in [(delivered, "delivered"), (bounced, "bounced")]:
+        Delivery.objects.filter(pk=delivery.pk).update(status=status, finished_at=sent_at)
+
+    body = api.get(f"{EVENTS_URL}/{event.pk}").json()
+
+    assert (body["counts"]["delivered"], body["counts"]["bounced"]) == (1, 1)
+    assert [item["sent_at"] is not None for item in body["deliveries"]["items"]] == [True, True]
 
 
 def test_deliveries_are_paginated_with_counts_over_all(api, pipeline):
