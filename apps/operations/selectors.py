@@ -47,6 +47,11 @@ def maintenance_is_on() -> bool:
     return maintenance_state().is_on
 
 
+def maintenance_cache_off() -> None:
+    """Cache "off" without reading the row: for a new database (tests), where it is."""
+    cache.set(MAINTENANCE_CACHE_KEY, (False, ""), MAINTENANCE_CACHE_SECONDS)
+
+
 def maintenance_forget() -> None:
     """Drop the cached flag; every process reads the new one at its next request."""
     cache.delete(MAINTENANCE_CACHE_KEY)

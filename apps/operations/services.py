@@ -62,6 +62,9 @@ def maintenance_update(*, actor, is_on: bool, message: str, request=None) -> Mai
             else:
                 action = "maintenance.message_changed"
             audit_record(actor=actor, action=action, target=row, changes=changes, request=request)
+        # Now (this transaction reads the new row) and again on commit (a reader
+        # that cached the old row meanwhile is corrected).
+        maintenance_forget()
         transaction.on_commit(maintenance_forget)
         if before["is_on"] and not is_on:
             transaction.on_commit(_resume_delivery)
