@@ -229,6 +229,12 @@ DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=300)
 # The longest a worker waits for an SMTP server during delivery, whatever
 # the settings' own timeout (None: the settings' timeout).
 DELIVERY_SMTP_TIMEOUT = env.float("DELIVERY_SMTP_TIMEOUT", default=None)
+# Failover: a temporary failure of the primary connection on a message's Nth attempt
+# sends it (and the rest of its batch) through the secondary connection, when there
+# is one; connection and sign-in failures fail over at once. After a failover the
+# tenant's batches start on the secondary for DELIVERY_FAILOVER_SECONDS.
+DELIVERY_FAILOVER_AFTER = env.int("DELIVERY_FAILOVER_AFTER", default=1)
+DELIVERY_FAILOVER_SECONDS = env.int("DELIVERY_FAILOVER_SECONDS", default=60)
 # Messages per minute per SMTP host name (lower case); a host not named
 # here is unlimited. Microsoft 365 accepts 30 a minute per mailbox. Add
 # more as DELIVERY_RATE_LIMITS=smtp.example.com=120,other.example.com=60.
