@@ -197,6 +197,29 @@ def _with_reply(trouble: Trouble, attempts) -> Trouble:
     return replace(trouble, reply=reply or "")
 
 
+# {tenant id: (cause, summary, failing since)} of the tenants failing now, as the last
+# check found them: the dashboard reads it without a query. Kept for the check's window:
+# should the checks stop, the banners do not outlive what they know.
+FAILING_KEY = "operations:failing-tenants"
+
+
+def delivery_alerts_publish() -> None:
+    """Put the failing tenants' alerts where the dashboards read them."""
+    failing = DeliveryAlert.objects.filter(failing_since__isnull=False).values_list(
+        "tenant_id", "cause", "summary", "failing_since"
+    )
+    found = {tenant_id: (cause, summary, since) for tenant_id, cause, summary, since in failing}
+    cache.set(FAILING_KEY, found, int(ALERT_WINDOW.total_seconds()))
+
+
 def delivery_alert_current(*, tenant) -> DeliveryAlert | None:
-    """The tenant's delivery trouble while it lasts (for the dashboard's banner)."""
-    return DeliveryAlert.objects.for_tenant(tenant).filter(failing_since__isnull=False).first()
+    """The tenant's delivery trouble while it lasts (the dashboard's banner); no query."""
+    try:
+        found = (cache.get(FAILING_KEY) or {}).get(tenant.pk)
+    except Exception:
+        logger.warning("Cache unreachable; the dashboard shows no delivery alert.")
+        return None
+    if found is None:
+        return None
+    cause, summary, since = found
+    return DeliveryAlert(tenant=tenant, cause=cause, summary=summary, failing_since=since)

@@ -28,6 +28,7 @@ from apps.operations.models import (
 from apps.operations.selectors import (
     ALERT_WINDOW,
     Trouble,
+    delivery_alerts_publish,
     delivery_troubles,
     maintenance_forget,
 )
@@ -113,6 +114,7 @@ def failure_alerts_check(*, now: datetime | None = None) -> AlertsReport:
     )
     report.recovered = list(over.values_list("tenant_id", flat=True))
     over.update(failing_since=None, checked_at=now)
+    delivery_alerts_publish()
     return report
 
 
