@@ -1,4 +1,9 @@
-"""One SMTP connection carrying a batch of messages, one recipient each.
+"""The connections a batch of messages leaves through, one recipient each.
+
+`carriers_for()` says which: the tenant's own settings or the host's (SMTP or
+an email-service provider), then the failover connection if one is named.
+`Connection` carries a batch over one SMTP connection; `ProviderLink` over
+one provider session, with the same interface.
 
 The connection is opened on the first message, through the stored settings
 (the password decrypted here, in the worker). After a network error
@@ -11,15 +16,24 @@ the whole batch's at once: the engine does not try it again.
 """
 
 import contextlib
+import email
+import email.policy
 import re
 import smtplib
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 
 from apps.delivery.messages import wire_address
 from apps.mailsettings.models import SmtpSettings
+from apps.mailsettings.selectors import host_smtp_settings, smtp_settings_for
 from apps.mailsettings.transport import SmtpReply, smtp_backend
 from apps.preferences.suppression import suppressions_add_refused
+from apps.providers.models import ConnectionRole, ProviderSettings
+from apps.providers.selectors import provider_connections_for
+from apps.providers.transport import ProviderConnection
 
 ALIAS = "delivery"
 # Reopened connections per batch; past this the rest of the batch waits for a later claim.
@@ -133,6 +147,124 @@ class Connection:
         if self.refused and self.tenant_id is not None:
             suppressions_add_refused(tenant_id=self.tenant_id, refused=self.refused)
         self.refused = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# Which connection ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Carrier:
+    """A connection a tenant's mail can leave through, and its name in the attempts."""
+
+    settings: SmtpSettings | ProviderSettings
+    via: str
+
+    @property
+    def is_provider(self) -> bool:
+        return isinstance(self.settings, ProviderSettings)
+
+    @property
+    def rate_key(self) -> str:
+        """What DELIVERY_RATE_LIMITS names: the SMTP host, or the provider API's host."""
+        if self.is_provider:
+            return urlsplit(self.settings.endpoint).hostname or self.settings.provider
+        return self.settings.host
+
+    def open(self, *, tenant_id: int | None) -> "Connection | ProviderLink":
+        if self.is_provider:
+            return ProviderLink(self.settings, tenant_id=tenant_id)
+        return Connection(self.settings, tenant_id=tenant_id)
+
+
+def carriers_for(tenant) -> list[Carrier]:
+    """The connections the tenant's mail leaves through, in order: primary, then failover.
+
+    A tenant with settings of its own (an SMTP server or a provider) uses
+    them; otherwise the host's. A provider connection takes precedence over
+    SMTP settings of the same scope (choosing a provider is switching to it).
+    The failover is the scope's secondary connection; a tenant's own one
+    also backs the host's settings it inherits. Empty when nothing is set up.
+    """
+    own = provider_connections_for(tenant_id=tenant.pk)
+    own_primary = own.get(ConnectionRole.PRIMARY) or smtp_settings_for(tenant)
+    if own_primary is not None:
+        primary, scope, secondary = own_primary, "own", own.get(ConnectionRole.SECONDARY)
+    else:
+        host = provider_connections_for(tenant_id=None)
+        primary = host.get(ConnectionRole.PRIMARY) or host_smtp_settings()
+        scope = "host"
+        secondary = own.get(ConnectionRole.SECONDARY) or host.get(ConnectionRole.SECONDARY)
+    carriers = [Carrier(primary, scope)] if primary is not None else []
+    if secondary is not None:
+        via = "own-failover" if secondary.tenant_id is not None else "host-failover"
+        carriers.append(Carrier(secondary, via))
+    return carriers
+
+
+# Email-service providers ------------------------------------------------------------------
+
+# A built message's headers a provider is given as they are (it sets Date and the rest).
+PROVIDER_HEADERS = ("Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "Auto-Submitted")
+
+
+def provider_message(data: bytes) -> EmailMultiAlternatives:
+    """A built message (`MessageBuilder`'s bytes) as the EmailMessage anymail sends.
+
+    Providers' APIs take the parts and headers, not the MIME bytes; parsing
+    the one rendering keeps a single place where messages are made.
+    """
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    message = EmailMultiAlternatives(
+        subject=str(parsed["Subject"]),
+        body=parsed.get_body(("plain",)).get_content(),
+        from_email=str(parsed["From"]),
+        to=[str(parsed["To"])],
+        headers={name: str(parsed[name]) for name in PROVIDER_HEADERS if parsed[name]},
+    )
+    html = parsed.get_body(("html",))
+    if html is not None:
+        message.attach_alternative(html.get_content(), "text/html")
+    return message
+
+
+@dataclass(frozen=True)
+class ProviderSent:
+    """A provider's acceptance, as the engine records it."""
+
+    text: str
+    message_id: str
+    code: None = None
+
+    def __str__(self):
+        return self.text
+
+
+class ProviderLink:
+    """A provider session carrying a batch, with `Connection`'s interface.
+
+    `send()` raises `apps.providers.transport.ProviderSendError`. Addresses the
+    provider refused for good go on the tenant's suppression list on close.
+    """
+
+    def __init__(self, provider_settings: ProviderSettings, *, tenant_id: int | None = None):
+        self.connection = ProviderConnection(provider_settings)
+        self.tenant_id = tenant_id
+        self.sender = provider_settings.from_email
+
+    def send(self, address: str, data: bytes) -> ProviderSent:
+        reply = self.connection.send(provider_message(data))
+        return ProviderSent(str(reply), reply.message_id)
+
+    def close(self) -> None:
+        self.connection.close()
+        refused, self.connection.refused = self.connection.refused, {}
+        if refused and self.tenant_id is not None:
+            suppressions_add_refused(tenant_id=self.tenant_id, refused=refused)
 
     def __enter__(self):
         return self

@@ -27,7 +27,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail.utils import DNS_NAME
 from django.db import connection, transaction
-from django.db.models import Subquery, prefetch_related_objects
+from django.db.models import F, Subquery, prefetch_related_objects
 from django.utils import timezone
 from django.utils.encoding import punycode
 
@@ -36,6 +36,7 @@ from apps.delivery.messages import MessageBuilder
 from apps.delivery.models import (
     FINAL_STATUSES,
     Delivery,
+    DeliveryAttempt,
     DeliveryStatus,
     Event,
 )
@@ -49,11 +50,16 @@ from apps.delivery.resolution import (
     rules_expand,
 )
 from apps.delivery.scheduling import task_delay
-from apps.delivery.sending import ConnectError, Connection, ReconnectsExhaustedError
-from apps.mailsettings.models import SmtpSettings
-from apps.mailsettings.selectors import effective_smtp_settings
+from apps.delivery.sending import (
+    Carrier,
+    ConnectError,
+    ReconnectsExhaustedError,
+    carriers_for,
+)
 from apps.mailsettings.transport import Classification, Outcome, classify, describe
 from apps.pipelines.models import EventType, Level, NotificationRule, Pipeline
+from apps.providers.transport import Outcome as ProviderOutcome
+from apps.providers.transport import ProviderErrorClass, ProviderSendError
 from apps.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -77,10 +83,10 @@ SEND_ERRORS = (smtplib.SMTPException, OSError, ValueError)
 
 
 def _message_id_domain(tenant: Tenant) -> str:
-    smtp_settings, _ = effective_smtp_settings(tenant)
-    if smtp_settings is None:
+    carriers = carriers_for(tenant)
+    if not carriers:
         return DNS_NAME.get_fqdn()
-    return punycode(smtp_settings.from_email.rpartition("@")[2])
+    return punycode(carriers[0].settings.from_email.rpartition("@")[2])
 
 
 def new_message_id(domain: str, prefix: str) -> str:
@@ -277,8 +283,8 @@ def deliveries_send(*, tenant_id: int, limit: int | None = None) -> SendReport:
     tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
     if tenant is None:
         return report  # A disabled tenant's mail waits until it is enabled.
-    smtp_settings, source = effective_smtp_settings(tenant)
-    host = smtp_settings.host if smtp_settings is not None else ""
+    carriers = carriers_for(tenant)
+    host = carriers[0].rate_key if carriers else ""
     now = timezone.now()
     wanted = limit or settings.DELIVERY_BATCH_SIZE
     granted = rate_reserve(host, wanted, now=now)
@@ -289,7 +295,7 @@ def deliveries_send(*, tenant_id: int, limit: int | None = None) -> SendReport:
     rate_return(host, granted - len(batch), now=now)
     report.claimed = len(batch)
     if batch:
-        _Batch(batch, token, smtp_settings, source, report).send()
+        _Batch(batch, token, carriers, report).send()
     return report
 
 
@@ -340,52 +346,132 @@ def retry_delay(attempts: int) -> float:
     return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 (not for security)
 
 
+def _failover_key(tenant_id: int) -> str:
+    return f"delivery:failed-over:{tenant_id}"
+
+
 class _Batch:
-    """A claimed batch on its way out, recording each outcome as soon as it is known."""
+    """A claimed batch on its way out, recording each outcome as soon as it is known.
+
+    It leaves through the tenant's first connection (`carriers_for`). When
+    that one cannot be reached or refuses the login, or fails a message
+    temporarily on its DELIVERY_FAILOVER_AFTERth attempt, the message and
+    the rest of the batch go through the failover connection; the failed
+    attempt is recorded (which tells the failure alerts). A permanent
+    refusal of a recipient never fails over.
+    """
 
     def __init__(
-        self,
-        batch: list[Delivery],
-        token: str,
-        smtp_settings: SmtpSettings | None,
-        via: str,
-        report: SendReport,
+        self, batch: list[Delivery], token: str, carriers: list[Carrier], report: SendReport
     ):
-        self.batch, self.token, self.smtp_settings, self.via = batch, token, smtp_settings, via
+        self.batch, self.token, self.carriers, self.report = batch, token, carriers, report
         self.tenant_id = batch[0].tenant_id
-        self.report = report
+        self.carrier: Carrier | None = None
+        self.link = None
+        self.builder: MessageBuilder | None = None
         self.password = ""
 
     def send(self) -> None:
-        if self.smtp_settings is None:
+        if not self.carriers:
             for delivery in self.batch:
                 self._failed(delivery, Classification(Outcome.OTHER, True, detail=NOT_CONFIGURED))
             return
         # Stop before the lease runs out: past it another worker may take these.
         stop_at = time.monotonic() + settings.DELIVERY_LEASE_SECONDS * 0.8
-        builder = MessageBuilder(self.smtp_settings)
-        with _fast_commits(), Connection(self.smtp_settings, tenant_id=self.tenant_id) as conn:
-            self.password = conn.backend.password
-            for index, delivery in enumerate(self.batch):
-                if time.monotonic() > stop_at:
-                    self._release(self.batch[index:])
-                    return
-                try:
-                    reply = conn.send(delivery.address, builder.message_bytes(delivery))
-                except ReconnectsExhaustedError:
-                    self._release(self.batch[index:])
-                    return
-                except ConnectError as error:
-                    # Nothing more goes over this server now: each is retried later.
-                    for rest in self.batch[index:]:
-                        self._failed(rest, classify(error.error), connecting=True)
-                    return
-                except SEND_ERRORS as error:
-                    self._failed(delivery, classify(error))
-                else:
-                    status, code = DeliveryStatus.SENT, reply.code
-                    self._record(delivery, status, Outcome.SENT, code, str(reply))
-                    self.report.sent += 1
+        failed_over = len(self.carriers) > 1 and cache.get(_failover_key(self.tenant_id))
+        with _fast_commits():
+            self._switch(self.carriers[-1] if failed_over else self.carriers[0])
+            try:
+                index = 0
+                while index < len(self.batch):
+                    if time.monotonic() > stop_at:
+                        self._release(self.batch[index:])
+                        return
+                    step = self._send(self.batch[index], index)
+                    if step is _STOP:
+                        return
+                    if step is _NEXT:
+                        index += 1
+            finally:
+                self.link.close()
+
+    def _switch(self, carrier: Carrier) -> None:
+        if self.link is not None:
+            self.link.close()
+        self.carrier = carrier
+        self.link = carrier.open(tenant_id=self.tenant_id)
+        self.password = "" if carrier.is_provider else self.link.backend.password
+        # Each connection sends from its own default From.
+        self.builder = MessageBuilder(carrier.settings)
+
+    def _send(self, delivery: Delivery, index: int):
+        """Send one delivery: _NEXT, _AGAIN (failed over: the same one again) or _STOP."""
+        try:
+            reply = self.link.send(delivery.address, self.builder.message_bytes(delivery))
+        except ReconnectsExhaustedError:
+            self._release(self.batch[index:])
+            return _STOP
+        except ConnectError as error:
+            return self._unreachable(classify(error.error), index)
+        except ProviderSendError as error:
+            found = _provider_classification(error.classification)
+            if error.classification.auth_failed or found.outcome == ProviderOutcome.UNREACHABLE:
+                return self._unreachable(found, index)
+            return self._message_failed(delivery, found)
+        except SEND_ERRORS as error:
+            return self._message_failed(delivery, classify(error))
+        self._record(
+            delivery,
+            DeliveryStatus.SENT,
+            Outcome.SENT,
+            reply.code,
+            str(reply),
+            message_id=getattr(reply, "message_id", ""),
+        )
+        self.report.sent += 1
+        return _NEXT
+
+    def _unreachable(self, found: Classification, index: int):
+        """The connection could not be opened or signed in: fail over, or retry them all later."""
+        if self._fail_over(self.batch[index], found):
+            return _AGAIN
+        # Nothing more goes over this connection now: each is retried later.
+        for rest in self.batch[index:]:
+            self._failed(rest, found, connecting=True)
+        return _STOP
+
+    def _message_failed(self, delivery: Delivery, found: Classification):
+        due = delivery.attempt_count + 1 >= settings.DELIVERY_FAILOVER_AFTER
+        if found.transient and due and self._fail_over(delivery, found):
+            return _AGAIN
+        self._failed(delivery, found)
+        return _NEXT
+
+    def _fail_over(self, delivery: Delivery, found: Classification) -> bool:
+        """Move to the next connection, if there is one, noting the failed attempt."""
+        position = self.carriers.index(self.carrier)
+        if position + 1 >= len(self.carriers):
+            return False
+        words = self._words(found)
+        code = found.reply.code if found.reply else None
+        _attempt_note(
+            delivery,
+            self.token,
+            outcome=found.outcome,
+            code=code,
+            reply=words,
+            via=self.carrier.via,
+        )
+        logger.warning(
+            "Tenant %s: failing over from %s to %s (%s).",
+            self.tenant_id,
+            self.carrier.via,
+            self.carriers[position + 1].via,
+            found.outcome,
+        )
+        cache.set(_failover_key(self.tenant_id), 1, settings.DELIVERY_FAILOVER_SECONDS)
+        self._switch(self.carriers[position + 1])
+        return True
 
     def _failed(self, delivery: Delivery, found: Classification, *, connecting=False) -> None:
         """Fail at once (5xx), or retry later until the delivery is too old.
@@ -411,14 +497,17 @@ class _Batch:
             self.report.retrying += 1
 
     def _words(self, found: Classification) -> str:
-        """The server's reply, or what happened in plain words (never the password)."""
-        if found.reply is not None:
-            return str(describe(found, self.smtp_settings, password=self.password).reply)
-        if found.outcome is Outcome.OTHER or self.smtp_settings is None:
+        """The server's reply, or what happened in plain words (never a password or key)."""
+        if self.carrier is None or isinstance(found.outcome, ProviderOutcome):
             return found.detail or "Unexpected error."
-        return describe(found, self.smtp_settings, password=self.password).message
+        smtp_settings = self.carrier.settings
+        if found.reply is not None:
+            return str(describe(found, smtp_settings, password=self.password).reply)
+        if found.outcome is Outcome.OTHER:
+            return found.detail or "Unexpected error."
+        return describe(found, smtp_settings, password=self.password).message
 
-    def _record(self, delivery, status, outcome, code, reply, retry_at=None) -> None:
+    def _record(self, delivery, status, outcome, code, reply, retry_at=None, message_id=""):
         _attempt_record(
             delivery,
             self.token,
@@ -427,13 +516,30 @@ class _Batch:
             code=code,
             reply=reply,
             retry_at=retry_at,
-            via=self.via,
+            via=self.carrier.via if self.carrier else "",
+            message_id=message_id,
         )
 
     def _release(self, rest: list[Delivery]) -> None:
         self.report.released += Delivery.objects.filter(
             pk__in=[d.pk for d in rest], lease_token=self.token
         ).update(status=DeliveryStatus.QUEUED, lease_token="", lease_expires_at=None)
+
+
+def _server_name(carrier: Carrier) -> str:
+    if carrier.is_provider:
+        return carrier.settings.get_provider_display()
+    return carrier.settings.host
+
+
+# What `_Batch._send` says to do next.
+_NEXT, _AGAIN, _STOP = object(), object(), object()
+
+
+def _provider_classification(found: ProviderErrorClass) -> Classification:
+    """A provider's failure in the engine's terms; its words are the provider's own."""
+    name = found.status and f"HTTP {found.status}: "
+    return Classification(found.outcome, found.transient, detail=f"{name or ''}{found.text}")
 
 
 def _age(seconds: int) -> str:
@@ -466,6 +572,8 @@ def _fast_commits():
 _UPDATE = (
     "UPDATE delivery_delivery SET status = %s, attempt_count = attempt_count + 1, "
     "last_code = %s, last_reply = %s, next_attempt_at = %s, finished_at = %s, "
+    # A provider's id for the message (webhooks find it by this); "" over SMTP.
+    "provider_message_id = %s, "
     "lease_expires_at = NULL, lease_token = '' WHERE id = %s AND lease_token = %s"
 )
 _INSERT = (
@@ -495,6 +603,7 @@ def _attempt_record(
     reply: str,
     retry_at: datetime | None,
     via: str,
+    message_id: str = "",
 ) -> None:
     """Record one attempt and the delivery's new state, committed at once.
 
@@ -511,6 +620,7 @@ def _attempt_record(
         reply,
         ops.adapt_datetimefield_value(retry_at),
         ops.adapt_datetimefield_value(finished),
+        message_id[:255],
         delivery.pk,
         token,
     ]
@@ -568,6 +678,28 @@ def events_sweep(*, older_than: timedelta = SWEEP_GRACE) -> SweepReport:
     for tenant_id in report.tenants:
         task_delay("deliveries_send_task", tenant_id)
     return report
+
+
+def _attempt_note(
+    delivery: Delivery, token: str, *, outcome: str, code: int | None, reply: str, via: str
+) -> None:
+    """Record an attempt that failed over: the delivery stays claimed, for the next connection."""
+    reply = reply[:1000]
+    with transaction.atomic():
+        claimed = Delivery.objects.filter(pk=delivery.pk, lease_token=token).update(
+            attempt_count=F("attempt_count") + 1, last_code=code, last_reply=reply
+        )
+        if claimed:
+            DeliveryAttempt.objects.create(
+                tenant_id=delivery.tenant_id,
+                delivery_id=delivery.pk,
+                attempted_at=timezone.now(),
+                outcome=str(outcome),
+                code=code,
+                reply=reply,
+                via=via,
+            )
+    delivery.attempt_count += 1
 
 
 # People's actions -------------------------------------------------------------------------
@@ -693,19 +825,19 @@ def rule_test_send(*, rule: NotificationRule, actor, request=None) -> RuleTestRe
     event = _sample_event(rule)
     prefetch_related_objects([rule], "groups")
     recipients = recipients_of(rules_expand(rules=[rule], event=event), event, keep_opted_out=True)
-    smtp_settings, _ = effective_smtp_settings(rule.tenant)
+    carriers = carriers_for(rule.tenant)
     if not recipients:
         result = RuleTestResult(
             "Nothing was sent: this rule has no recipients.",
             "Add an email address, or a group with an email/alias address or “all members”.",
         )
-    elif smtp_settings is None:
+    elif not carriers:
         result = RuleTestResult(
             f"Nothing was sent. {NOT_CONFIGURED}",
             "Set up the tenant's email settings, or ask the host's administrator to.",
         )
     else:
-        result = _test_send(event, recipients, smtp_settings)
+        result = _test_send(event, recipients, carriers[0])
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -721,14 +853,14 @@ def rule_test_send(*, rule: NotificationRule, actor, request=None) -> RuleTestRe
     return result
 
 
-def _test_send(
-    event: Event, recipients: list[Recipient], smtp_settings: SmtpSettings
-) -> RuleTestResult:
-    builder = MessageBuilder(smtp_settings, test=True)
-    domain = punycode(smtp_settings.from_email.rpartition("@")[2])
+def _test_send(event: Event, recipients: list[Recipient], carrier: Carrier) -> RuleTestResult:
+    """Through the tenant's first connection only: a test shows whether it works."""
+    builder = MessageBuilder(carrier.settings, test=True)
+    domain = punycode(carrier.settings.from_email.rpartition("@")[2])
+    server = _server_name(carrier)
     results, hint = [], ""
-    with Connection(smtp_settings) as conn:
-        password = conn.backend.password
+    with carrier.open(tenant_id=None) as link:
+        password = "" if carrier.is_provider else link.backend.password
         for recipient in recipients:
             if recipient.not_sent or hint:
                 results.append(AddressResult(recipient.address, False, recipient.not_sent or hint))
@@ -741,24 +873,25 @@ def _test_send(
                 message_id=new_message_id(domain, "test"),
             )
             try:
-                reply = conn.send(recipient.address, builder.message_bytes(delivery))
+                reply = link.send(recipient.address, builder.message_bytes(delivery))
             except ReconnectsExhaustedError:
                 hint = "Not sent: the server kept closing the connection. Try again later."
                 results.append(AddressResult(recipient.address, False, hint))
             except ConnectError as error:
-                words = describe(classify(error.error), smtp_settings, password=password)
+                words = describe(classify(error.error), carrier.settings, password=password)
                 hint = f"Not sent: {words.message} {words.hint}"
                 results.append(AddressResult(recipient.address, False, hint))
+            except ProviderSendError as error:
+                said = _provider_classification(error.classification).detail
+                results.append(AddressResult(recipient.address, False, f"{server} refused: {said}"))
             except SEND_ERRORS as error:
                 found = classify(error)
-                words = describe(found, smtp_settings, to=recipient.address, password=password)
+                words = describe(found, carrier.settings, to=recipient.address, password=password)
                 said = f" The server answered: {words.reply}" if words.reply else ""
                 results.append(AddressResult(recipient.address, False, words.message + said))
             else:
                 results.append(
-                    AddressResult(
-                        recipient.address, True, f"Sent: {smtp_settings.host} answered “{reply}”."
-                    )
+                    AddressResult(recipient.address, True, f"Sent: {server} answered “{reply}”.")
                 )
     sent = sum(result.sent for result in results)
     if sent == len(results) == 1:
