@@ -1,13 +1,12 @@
 """The demo's tenant on an email-service provider: Postmark, through the local stand-in."""
 
+from django.conf import settings
+
 from apps.core.fields import Secret
 from apps.mailsettings.services import tenant_smtp_network_update
 from apps.providers.catalog import Provider
 from apps.providers.models import ConnectionRole, ProviderSettings
 from apps.providers.services import provider_settings_update
-
-# `make run` starts `manage.py provider_standin --port 8025 --relay 127.0.0.1:1025`.
-DEMO_STANDIN_URL = "http://127.0.0.1:8025/"
 
 
 def seed_provider_demo(tenant) -> None:
@@ -26,7 +25,8 @@ def seed_provider_demo(tenant) -> None:
             role=ConnectionRole.PRIMARY,
             provider=Provider.POSTMARK,
             secret=Secret("demo-postmark-server-token"),
-            api_url=DEMO_STANDIN_URL,
+            # `make run` starts `manage.py provider_standin` there, relaying to the catcher.
+            api_url=f"http://127.0.0.1:{settings.PROVIDER_STANDIN_PORT}/",
             from_email=f"notify@{tenant.slug}.test",
             from_name=f"{tenant.name} Notifications",
         ),

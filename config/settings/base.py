@@ -248,6 +248,8 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 MAILCATCHER_ENABLED = env.bool("MAILCATCHER_ENABLED", default=False)
 MAILCATCHER_HOST = env("MAILCATCHER_HOST", default="127.0.0.1")
 MAILCATCHER_PORT = env.int("MAILCATCHER_PORT", default=1025)
+# `make run`'s stand-in for the email-service providers' APIs (the demo's Initech uses it).
+PROVIDER_STANDIN_PORT = env.int("PROVIDER_STANDIN_PORT", default=8025)
 
 # Links in emails are absolute, built from this: the engine runs without a request.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")

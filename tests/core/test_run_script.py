@@ -52,6 +52,7 @@ def _run_once(env: dict) -> str:
         output = _read_until(process.stdout, "(signed in as the system administrator)", 120)
         assert _listening(int(env["PORT"]))
         assert _listening(int(env["MAILCATCHER_PORT"]))
+        assert _listening(int(env["PROVIDER_STANDIN_PORT"]))
         os.killpg(process.pid, signal.SIGINT)
         output += _read_until(process.stdout, "Postmaster stopped.", 30)
         assert process.wait(timeout=30) == 0
@@ -61,6 +62,7 @@ def _run_once(env: dict) -> str:
         process.stdout.close()
     assert not _listening(int(env["PORT"]))
     assert not _listening(int(env["MAILCATCHER_PORT"]))
+    assert not _listening(int(env["PROVIDER_STANDIN_PORT"]))
     return output
 
 
@@ -71,6 +73,7 @@ def test_make_run_starts_prints_logins_runs_twice_and_stops_on_ctrl_c(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
         "PORT": str(_free_port()),
         "MAILCATCHER_PORT": str(_free_port()),
+        "PROVIDER_STANDIN_PORT": str(_free_port()),
     }
     first = _run_once(env)
     assert f"http://127.0.0.1:{env['PORT']}/" in first

@@ -2,6 +2,7 @@
 
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.providers.standin import ProviderStandin
@@ -23,7 +24,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8025)
+        parser.add_argument("--port", type=int, default=settings.PROVIDER_STANDIN_PORT)
         parser.add_argument(
             "--relay", default="", help="host:port of an SMTP server, e.g. 127.0.0.1:1025"
         )
