@@ -16,11 +16,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from apps.mailsettings.selectors import effective_smtp_settings, host_smtp_settings
+from apps.mailsettings.services import TestEmailLimitError
 from apps.providers.catalog import PROVIDERS
 from apps.providers.forms import TEST_BUTTON, ProviderSettingsForm
 from apps.providers.models import ConnectionRole, ProviderSettings
 from apps.providers.selectors import provider_connections_for
-from apps.providers.services import provider_settings_delete, provider_settings_update
+from apps.providers.services import (
+    provider_settings_delete,
+    provider_settings_update,
+    provider_test_email_send,
+)
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.models import Role
 from apps.tenancy.portal import actor
@@ -78,7 +83,11 @@ def provider_page(request, place: Place, template: str, **extra):
     test_result = None
     if request.method == "POST":
         if form.testing:
-            test_result = form.send_test_email() if form.is_valid() else None
+            if form.is_valid():
+                try:
+                    test_result = provider_test_email_send(form=form, **actor(request))
+                except TestEmailLimitError as error:
+                    form.add_error(None, error)
         elif form.is_valid():
             try:
                 saved = provider_settings_update(provider_settings=form.instance, **actor(request))

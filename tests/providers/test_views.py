@@ -249,3 +249,32 @@ def test_the_host_pages_are_for_system_administrators_only(client, tenant_admin)
     assert response.status_code == 302
     assert "login" in response["Location"]
     assert not ProviderSettings.objects.exists()
+
+
+def test_provider_test_emails_are_audited_and_limited_with_the_smtp_ones(
+    admin_client, tenant, tenant_admin, standin, settings
+):
+    settings.TEST_EMAIL_LIMIT_PER_USER_HOUR = 2
+    ProviderSettingsFactory(tenant=tenant, api_url=standin.url)
+    data = provider_form_data(
+        Provider.POSTMARK,
+        api_url=standin.url,
+        test_to="ops@example.org",
+        _send_test="1",
+        postmark_secret="",
+    )
+
+    results = [admin_client.post(_url(tenant), data) for _ in range(3)]
+
+    assert [r.context["test_result"] is not None for r in results] == [True, True, False]
+    assert len(standin.received) == 2
+    errors = results[2].context["form"].non_field_errors()
+    assert errors[0].startswith("You have sent 2 test emails in the last hour. Try again in ")
+    entries = AuditEntry.objects.filter(action="smtp_settings.test_sent", actor=tenant_admin)
+    assert entries.count() == 2
+    assert entries.first().changes == {
+        "to": "ops@example.org",
+        "server": "Postmark",
+        "outcome": "sent",
+    }
+    _no_secrets(str(list(entries.values_list("changes", flat=True))))
