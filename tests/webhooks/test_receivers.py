@@ -10,6 +10,7 @@ from django.core.cache import cache
 
 from apps.audit.models import AuditEntry
 from apps.delivery.models import Delivery, DeliveryStatus
+from apps.operations.services import maintenance_update
 from apps.preferences.models import Suppression, SuppressionReason
 from apps.webhooks import receivers
 from apps.webhooks.models import Provider
@@ -108,6 +109,17 @@ def test_an_unsubscribe_marks_it_and_suppresses_the_address(hook, sample, delive
     entry = suppression(tenant)
     assert entry.reason == SuppressionReason.UNSUBSCRIBED
     assert entry.detail == f"Unsubscribed through {hook.endpoint.get_provider_display()}"
+
+
+def test_reports_are_taken_during_maintenance(hook, sample, delivery, system_admin):
+    """Providers do not wait for maintenance to end: their reports still count."""
+    maintenance_update(actor=system_admin, is_on=True, message="Upgrading.")
+
+    response = hook.post(sample.delivered(sample.message_id, ADDRESS))
+
+    assert response.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
 
 
 def test_a_late_delivered_report_never_hides_a_bounce(hook, sample, delivery):
