@@ -30,6 +30,7 @@ from apps.delivery.messages import wire_address
 from apps.mailsettings.models import SmtpSettings
 from apps.mailsettings.selectors import host_smtp_settings, smtp_settings_for
 from apps.mailsettings.transport import SmtpReply, smtp_backend
+from apps.oauth.tokens import OAuthError
 from apps.preferences.suppression import suppressions_add_refused
 from apps.providers.models import ConnectionRole, ProviderSettings
 from apps.providers.selectors import provider_connections_for
@@ -124,7 +125,7 @@ class Connection:
         self.opened += 1
         try:
             self.backend.open()
-        except (smtplib.SMTPException, OSError, ValueError) as error:
+        except (smtplib.SMTPException, OSError, ValueError, OAuthError) as error:
             self.drop()
             raise ConnectError(error) from error
 

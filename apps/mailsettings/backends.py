@@ -13,6 +13,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from apps.mailsettings.selectors import host_smtp_settings
 from apps.mailsettings.transport import SmtpBackend, smtp_backend
+from apps.oauth.tokens import OAuthError
 
 
 class HostSmtpSettingsMissing(ImproperlyConfigured):
@@ -64,7 +65,7 @@ class HostSettingsBackend(BaseEmailBackend):
             finally:
                 if opened:
                     self.close()
-        except (OSError, HostSmtpSettingsMissing):
+        except (OSError, OAuthError, HostSmtpSettingsMissing):
             # fail_silently is deprecated in Django 6.1 but still honoured.
             if self._fail_silently:
                 return 0

@@ -32,6 +32,8 @@ from apps.mailsettings.presets import (
     provider_for_host,
 )
 from apps.mailsettings.validators import one_line
+from apps.oauth.tokens import OAuthError, access_token_for, grant_for
+from apps.oauth.xoauth2 import xoauth2_login
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,10 @@ class StartTLSNotOffered(smtplib.SMTPNotSupportedError):
 
 class AuthNotOffered(smtplib.SMTPNotSupportedError):
     """A login was configured but the server does not offer AUTH; no password was sent."""
+
+
+class OAuthTokenRefused(smtplib.SMTPAuthenticationError):
+    """The server refused a fresh OAuth2 access token (XOAUTH2), not a password."""
 
 
 @dataclass(frozen=True)
@@ -105,9 +111,17 @@ class SmtpBackend(EmailBackend):
     (to DATA) for each message sent, in order.
     """
 
-    def __init__(self, *, policy: netguard.NetworkPolicy, **kwargs):
+    def __init__(
+        self,
+        *,
+        policy: netguard.NetworkPolicy,
+        oauth_settings: SmtpSettings | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.policy = policy
+        # Saved settings with an OAuth2 grant: sign in with XOAUTH2, not the password.
+        self.oauth_settings = oauth_settings
         self.replies: list[SmtpReply] = []
 
     @cached_property
@@ -120,6 +134,9 @@ class SmtpBackend(EmailBackend):
     def open(self):
         if self.connection:
             return False
+        if self.oauth_settings is not None:
+            # Get (or read the cached) token first: a revoked grant opens no connection.
+            access_token_for(self.oauth_settings)
         params = {"local_hostname": DNS_NAME.get_fqdn(), "timeout": self.timeout}
         if self.use_ssl:
             params["context"] = self.ssl_context
@@ -133,8 +150,15 @@ class SmtpBackend(EmailBackend):
                     raise StartTLSNotOffered(str(error)) from error
             # Past this point the connection is encrypted, or the security
             # mode is "None": starttls() raised otherwise, so a password
-            # never travels in clear unless the administrator chose that.
-            if self.username and self.password:
+            # (or token) never travels in clear unless the administrator chose that.
+            if self.oauth_settings is not None:
+                try:
+                    xoauth2_login(connection, self.oauth_settings, self.username)
+                except smtplib.SMTPNotSupportedError as error:
+                    raise AuthNotOffered(str(error)) from error
+                except smtplib.SMTPAuthenticationError as error:
+                    raise OAuthTokenRefused(error.smtp_code, error.smtp_error) from error
+            elif self.username and self.password:
                 try:
                     connection.login(self.username, self.password)
                 except smtplib.SMTPNotSupportedError as error:
@@ -192,9 +216,14 @@ class SmtpBackend(EmailBackend):
 
 
 def smtp_backend(smtp_settings: SmtpSettings, *, password: str, alias: str) -> SmtpBackend:
-    """A backend for these settings; `password` is the plaintext to log in with, or ""."""
+    """A backend for these settings; `password` is the plaintext to log in with, or "".
+
+    Saved settings with an OAuth2 grant sign in with XOAUTH2 instead (one
+    query; none for unsaved ones). The host's cached row keeps its pk.
+    """
     return SmtpBackend(
         policy=netguard.policy_for(smtp_settings),
+        oauth_settings=smtp_settings if grant_for(smtp_settings) else None,
         alias=alias,
         host=smtp_settings.host,
         port=smtp_settings.port,
@@ -215,8 +244,12 @@ class Outcome(StrEnum):
     CERTIFICATE_NOT_TRUSTED = "certificate_not_trusted"
     STARTTLS_NOT_OFFERED = "starttls_not_offered"
     AUTH_FAILED = "auth_failed"
+    # The server refused the OAuth2 access token (XOAUTH2).
+    OAUTH_REFUSED = "oauth_refused"
     AUTH_NOT_OFFERED = "auth_not_offered"
     AUTH_REQUIRED = "auth_required"
+    # No OAuth2 access token could be had (revoked grant, wrong secret, provider down).
+    OAUTH_FAILED = "oauth_failed"
     SENDER_REJECTED = "sender_rejected"
     RECIPIENT_REJECTED = "recipient_rejected"
     MESSAGE_REJECTED = "message_rejected"
@@ -253,6 +286,8 @@ class Classification:
     transient: bool
     reply: SmtpReply | None = None
     detail: str = ""
+    # What to do about it, when the error itself says (OAuth2 failures).
+    hint: str = ""
 
 
 def _reply_class(outcome: Outcome, code: int, text: bytes | str) -> Classification:
@@ -262,6 +297,10 @@ def _reply_class(outcome: Outcome, code: int, text: bytes | str) -> Classificati
 def classify(error: BaseException) -> Classification:
     """What a sending error means. Order matters: the ssl and smtplib errors are OSErrors."""
     match error:
+        case OAuthError():
+            return Classification(
+                Outcome.OAUTH_FAILED, error.transient, detail=error.message, hint=error.hint
+            )
         case netguard.AddressNotAllowedError():
             return Classification(Outcome.NOT_ALLOWED, False, detail=error.message)
         case smtplib.SMTPConnectError() | smtplib.SMTPHeloError():
@@ -288,6 +327,8 @@ def classify(error: BaseException) -> Classification:
             return Classification(Outcome.STARTTLS_NOT_OFFERED, False)
         case AuthNotOffered():
             return Classification(Outcome.AUTH_NOT_OFFERED, False)
+        case OAuthTokenRefused():
+            return _reply_class(Outcome.OAUTH_REFUSED, error.smtp_code, error.smtp_error)
         case smtplib.SMTPAuthenticationError():
             return _reply_class(Outcome.AUTH_FAILED, error.smtp_code, error.smtp_error)
         case smtplib.SMTPSenderRefused() if error.smtp_code == 530:
@@ -350,6 +391,17 @@ WORDING = {
         "{host} rejected the username or password.",
         "Check the SMTP username (and SMTP domain, if the server needs one) and enter the "
         "password again.",
+    ),
+    Outcome.OAUTH_REFUSED: (
+        "{host} refused the OAuth2 access token for {username}.",
+        "The token was issued, but the mailbox does not let this app send. Microsoft 365: "
+        "give the app's service principal permission on the mailbox {username} in Exchange "
+        "Online. Gmail: connect Gmail again as {username} (OAuth2 sign-in).",
+    ),
+    Outcome.OAUTH_FAILED: (
+        # The token's own plain words: what happened and what to redo.
+        "{detail}",
+        "{hint}",
     ),
     Outcome.AUTH_NOT_OFFERED: (
         "{host} does not accept a login on this connection (it offers no AUTH). "
@@ -458,6 +510,7 @@ def describe(
         "sender": sender or smtp_settings.from_email,
         "username": smtp_settings.login_username or "(none)",
         "detail": classification.detail or str(classification.reply or "no details"),
+        "hint": classification.hint,
     }
     reply = classification.reply
     if reply is not None:
@@ -479,7 +532,7 @@ def send_test_email(
     backend = smtp_backend(smtp_settings, password=password, alias=TEST_EMAIL_ALIAS)
     try:
         backend.send_messages([message])
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, OAuthError) as error:
         classification = classify(error)
         if classification.outcome is Outcome.OTHER:
             logger.warning(
