@@ -12,6 +12,8 @@ from apps.mailsettings.services import (
     smtp_settings_update,
     smtp_test_email_send,
 )
+from apps.mailsettings.signin import connection_words, password_sign_in_notice
+from apps.providers.selectors import provider_settings_for
 
 TEST_FIELDS = ("test_to", "test_subject", "test_body")
 
@@ -95,6 +97,20 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
         if request.method == "POST" and TEST_BUTTON in request.POST:
             return self._send_test_view(request, object_id, form_url, extra_context)
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Which connection carries the host's mail, and the password sign-in notice:
+        # the form already looked up the row's OAuth2 grant.
+        grant = context["adminform"].form.grant if obj is not None else None
+        provider = provider_settings_for(tenant_id=None)
+        context = {
+            **context,
+            "oauth_grant": grant,
+            "provider": provider,
+            "connection_words": connection_words(obj, grant, provider),
+            "sign_in_notice": None if provider else password_sign_in_notice(obj, grant),
+        }
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _send_test_view(self, request, object_id, form_url, extra_context):
         """Validate the posted form, send the test with its values, show it again. No save."""

@@ -13,11 +13,13 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.functional import cached_property
 
 from apps.core.fields import Secret
 from apps.mailsettings import netguard, transport
 from apps.mailsettings.models import PORT_ERROR, TIMEOUT_ERROR, Security, SmtpSettings
 from apps.mailsettings.validators import validate_single_line
+from apps.oauth.tokens import grant_for
 
 TEST_BUTTON = "_send_test"
 DEFAULT_TEST_SUBJECT = "Postmaster test email"
@@ -37,6 +39,10 @@ BOTH_PASSWORD_ACTIONS = "Either type a new password or tick “Clear the stored 
 USERNAME_WITHOUT_PASSWORD = (
     "Enter the SMTP password for this username, or leave the username blank "
     "if the server needs no login."
+)
+OAUTH_SERVER_MOVED = (
+    "These settings sign in with OAuth2 to {host}: its access token is not sent to another "
+    "server. Remove OAuth2 sign-in first, then change the host."
 )
 TESTED_PASSWORD_NOT_KEPT = (
     "Type the password again to save it: the one you tested is never sent back to your browser."
@@ -152,6 +158,11 @@ class SmtpSettingsForm(forms.ModelForm):
             if self.has_stored_password
             else "Leave blank if the server needs no login."
         )
+        if self.instance.pk is not None and self.grant is not None:
+            self.fields["new_password"].help_text = (
+                f"Not needed: these settings sign in with OAuth2 "
+                f"({self.grant.get_provider_display()}) as the SMTP username."
+            )
         if self.testing and self.data.get(self.add_prefix("new_password")):
             self.data = self.data.copy()
             self.data[self.add_prefix("password_tested")] = "True"
@@ -160,6 +171,11 @@ class SmtpSettingsForm(forms.ModelForm):
         # The timeout's default is a callable only to read settings; no need
         # for Django's hidden "initial-timeout" twin field.
         self.fields["timeout"].show_hidden_initial = False
+
+    @cached_property
+    def grant(self):
+        """The saved settings' OAuth2 grant (None: password sign-in, or unsaved settings)."""
+        return grant_for(self.instance)
 
     def clean_host(self):
         host = self.cleaned_data["host"].strip().lower().rstrip(".")
@@ -230,7 +246,11 @@ class SmtpSettingsForm(forms.ModelForm):
         elif new_password:
             self.instance.password = Secret(new_password)
         has_password = bool(new_password) or (self.has_stored_password and not clear)
+        if self._changed("host") and self.stored["host"] and self.grant is not None:
+            self.add_error("host", OAUTH_SERVER_MOVED.format(host=self.stored["host"]))
+        # With OAuth2 sign-in the username is the mailbox; there is no password.
         missing = cleaned.get("username") and not has_password and not self.testing
+        missing = missing and self.grant is None
         if missing and "new_password" not in self.errors:
             self.add_error("new_password", USERNAME_WITHOUT_PASSWORD)
         if self._needs_unencrypted_confirmation(cleaned, has_password):

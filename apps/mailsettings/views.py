@@ -23,6 +23,8 @@ from apps.mailsettings.services import (
     smtp_settings_update,
     smtp_test_email_send,
 )
+from apps.mailsettings.signin import connection_words, password_sign_in_notice
+from apps.providers.selectors import provider_settings_for
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.models import Role
 from apps.tenancy.portal import actor, form_submit
@@ -59,13 +61,24 @@ def tenant_settings(request):
             )
             return redirect(_page_url(request))
         _show_warnings(request, form)
+    # OAuth2 sign-in belongs to the tenant's own saved settings; a primary
+    # provider connection carries the mail instead of any SMTP settings.
+    grant = form.grant if uses_own else None
+    provider = provider_settings_for(tenant_id=tenant.pk)
+    own = effective if uses_own else None
     context = {
         "form": form,
+        "grant": grant,
+        "provider": provider,
+        "connection_words": connection_words(own, grant, provider)
+        if uses_own or provider
+        else "The host's connection (run by the operators of Postmaster)",
+        "sign_in_notice": None if provider else password_sign_in_notice(own, grant),
         "source": source,
         "uses_own": uses_own,
         # Whether the host has settings at all, never what they are.
         "host_configured": uses_own or effective is not None,
-        "own": effective if uses_own else None,
+        "own": own,
         "presets": presets_data(),
         "test_button": TEST_BUTTON,
         "test_result": test_result,
