@@ -243,6 +243,9 @@ DELIVERY_RATE_LIMITS = {"smtp.office365.com": 30} | env.dict(
 )
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same, without a new redis-py client per cache call (see apps/core/cache.py).
+    CACHES["default"]["BACKEND"] = "apps.core.cache.PostmasterRedisCache"
 
 # The local mail catcher (`manage.py mailcatcher`) and its pages.
 MAILCATCHER_ENABLED = env.bool("MAILCATCHER_ENABLED", default=False)
