@@ -26,6 +26,7 @@ GMAIL_NOTICE = (
 @dataclass(frozen=True)
 class PasswordSignInNotice:
     provider: str  # "Microsoft 365" or "Gmail"
+    title: str
     text: str
 
 
@@ -45,9 +46,15 @@ def password_sign_in_notice(
         return None
     provider = mailbox_provider(smtp_settings)
     if provider == Preset.MICROSOFT365:
-        return PasswordSignInNotice("Microsoft 365", MICROSOFT365_NOTICE)
+        return PasswordSignInNotice(
+            "Microsoft 365",
+            "Microsoft 365 is ending password sign-in for SMTP.",
+            MICROSOFT365_NOTICE,
+        )
     if provider == Preset.GMAIL:
-        return PasswordSignInNotice("Gmail", GMAIL_NOTICE)
+        return PasswordSignInNotice(
+            "Gmail", "Gmail signs in to SMTP with an app password or OAuth2 only.", GMAIL_NOTICE
+        )
     return None
 
 
