@@ -155,10 +155,39 @@ def _dispatch(event_ids: list[int], memo: dict) -> _Dispatched:
             if len(deliveries) >= DISPATCH_DELIVERIES:
                 dispatched.last = event.pk
                 break
-        Delivery.objects.bulk_create(deliveries, batch_size=1000, ignore_conflicts=True)
-        Event.objects.bulk_update(done, ["dispatched_at", "recipient_count"])
+        _deliveries_insert(deliveries)
+        # One UPDATE per recipient count (events of one pipeline mostly share theirs).
+        by_count: dict[int, list[int]] = {}
+        for event in done:
+            by_count.setdefault(event.recipient_count, []).append(event.pk)
+        for count, ids in by_count.items():
+            Event.objects.filter(pk__in=ids).update(dispatched_at=now, recipient_count=count)
     dispatched.events = len(done)
     return dispatched
+
+
+def _deliveries_insert(deliveries: list[Delivery]) -> None:
+    """Store new deliveries: on PostgreSQL with COPY, elsewhere with bulk_create.
+
+    COPY takes a tenth of bulk_create's CPU per row (which builds one huge
+    INSERT statement), and a fan-out of 10,000 is mostly rows. Each field's
+    value is taken as the ORM would (`pre_save`: defaults, `auto_now_add`).
+    The events are locked and undispatched and their addresses unique, so
+    no row can conflict.
+    """
+    if connection.vendor != "postgresql":
+        Delivery.objects.bulk_create(deliveries, batch_size=1000)
+        return
+    fields = [field for field in Delivery._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        for delivery in deliveries:
+            # Strings, numbers, None and aware datetimes: psycopg adapts them as they are.
+            copy.write_row([field.pre_save(delivery, True) for field in fields])
 
 
 def _send_soon_after_commit(tenant_id: int, count: int) -> None:
@@ -505,7 +534,10 @@ class _Batch:
             return str(describe(found, smtp_settings, password=self.password).reply)
         if found.outcome is Outcome.OTHER:
             return found.detail or "Unexpected error."
-        return describe(found, smtp_settings, password=self.password).message
+        words = describe(found, smtp_settings, password=self.password)
+        if found.outcome is Outcome.OAUTH_FAILED:
+            return f"{words.message} {words.hint}"  # what to redo (connect again, a new secret)
+        return words.message
 
     def _record(self, delivery, status, outcome, code, reply, retry_at=None, message_id=""):
         _attempt_record(

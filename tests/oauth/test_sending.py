@@ -180,6 +180,8 @@ def test_a_revoked_grant_makes_the_engine_retry_not_crash(tenant, idp, server, e
     attempts = DeliveryAttempt.objects.filter(delivery__in=deliveries)
     assert {a.outcome for a in attempts} == {Outcome.OAUTH_FAILED}
     assert all("Google no longer accepts the saved authorization" in a.reply for a in attempts)
+    # The delivery log says what to redo, too.
+    assert all("Connect Gmail again" in a.reply for a in attempts)
     assert server.greetings == 0
 
 
