@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import Q
 
 from apps.delivery.messages import wire_address
 from apps.mailsettings.models import SmtpSettings
@@ -33,7 +34,6 @@ from apps.mailsettings.transport import SmtpReply, smtp_backend
 from apps.oauth.tokens import OAuthError
 from apps.preferences.suppression import suppressions_add_refused
 from apps.providers.models import ConnectionRole, ProviderSettings
-from apps.providers.selectors import provider_connections_for
 from apps.providers.transport import ProviderConnection
 
 ALIAS = "delivery"
@@ -158,6 +158,7 @@ class Connection:
 
 # Which connection ------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Carrier:
     """A connection a tenant's mail can leave through, and its name in the attempts."""
@@ -191,12 +192,13 @@ def carriers_for(tenant) -> list[Carrier]:
     The failover is the scope's secondary connection; a tenant's own one
     also backs the host's settings it inherits. Empty when nothing is set up.
     """
-    own = provider_connections_for(tenant_id=tenant.pk)
+    own, host = {}, {}  # {role: provider connection}, read in one query
+    for row in ProviderSettings.objects.filter(Q(tenant=tenant) | Q(tenant__isnull=True)):
+        (own if row.tenant_id is not None else host)[row.role] = row
     own_primary = own.get(ConnectionRole.PRIMARY) or smtp_settings_for(tenant)
     if own_primary is not None:
         primary, scope, secondary = own_primary, "own", own.get(ConnectionRole.SECONDARY)
     else:
-        host = provider_connections_for(tenant_id=None)
         primary = host.get(ConnectionRole.PRIMARY) or host_smtp_settings()
         scope = "host"
         secondary = own.get(ConnectionRole.SECONDARY) or host.get(ConnectionRole.SECONDARY)

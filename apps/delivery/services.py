@@ -306,13 +306,23 @@ class SendReport:
     deferred: int = 0
 
 
-def deliveries_send(*, tenant_id: int, limit: int | None = None) -> SendReport:
-    """Claim up to `limit` of the tenant's due deliveries and send them over one connection."""
+def deliveries_send(
+    *, tenant_id: int, limit: int | None = None, memo: dict | None = None
+) -> SendReport:
+    """Claim up to `limit` of the tenant's due deliveries and send them over one connection.
+
+    `memo`: one dict for the batches of one send task, which then reads the
+    tenant and its connections once (a change applies from the next task).
+    """
     report = SendReport()
-    tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
-    if tenant is None:
-        return report  # A disabled tenant's mail waits until it is enabled.
-    carriers = carriers_for(tenant)
+    memo = {} if memo is None else memo
+    if "carriers" not in memo:
+        tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+        # A disabled tenant's mail waits until it is enabled.
+        memo["carriers"] = carriers_for(tenant) if tenant is not None else None
+    carriers = memo["carriers"]
+    if carriers is None:
+        return report
     host = carriers[0].rate_key if carriers else ""
     now = timezone.now()
     wanted = limit or settings.DELIVERY_BATCH_SIZE

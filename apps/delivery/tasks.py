@@ -49,7 +49,11 @@ def deliveries_send_task(tenant_id: int) -> None:
     deliveries_send_started(tenant_id=tenant_id)
     eager = deliveries_send_task.app.conf.task_always_eager
     stop_at = time.monotonic() + SEND_TASK_SECONDS
-    while not (paused := maintenance_is_on()) and deliveries_send(tenant_id=tenant_id).claimed:
+    memo: dict = {}  # the tenant's connections, read once for every batch
+    while (
+        not (paused := maintenance_is_on())
+        and deliveries_send(tenant_id=tenant_id, memo=memo).claimed
+    ):
         if not eager and time.monotonic() > stop_at:
             deliveries_send_task.delay(tenant_id)
             return

@@ -325,3 +325,17 @@ def test_a_burst_of_big_events_commits_as_it_goes(deploy_prod, rule, queued, mon
     assert transactions == [2, 2, 1]  # 4 deliveries > 3: commit, go on after the second
     assert Delivery.objects.filter(event__in=events).count() == 10
     assert commits == [(deploy_prod.tenant_id, 10)]  # sending queued once, for all
+
+
+def test_a_send_task_reads_the_tenants_connections_once_for_all_its_batches(
+    deploy_prod, rule, mail_server, sink, settings
+):
+    settings.DELIVERY_BATCH_SIZE = 1
+    event_dispatch(event_id=make_event(deploy_prod).pk)  # two deliveries: two batches
+
+    with CaptureQueriesContext(connection) as queries:
+        tasks.deliveries_send_task(deploy_prod.tenant_id)
+
+    assert len(sink.accepted) == 2
+    reads = [q["sql"] for q in queries if "providers_providersettings" in q["sql"]]
+    assert len(reads) == 1
