@@ -8,11 +8,15 @@ import socket
 import threading
 from collections import Counter
 from contextlib import contextmanager
+from email import message_from_bytes
+from email.policy import default
 
 import pytest
 
 from apps.delivery.models import DeliveryAttempt, DeliveryStatus
 from apps.delivery.services import deliveries_send, event_dispatch
+from apps.mailsettings.selectors import host_smtp_settings_forget
+from apps.operations.services import failure_alerts_check
 from apps.preferences.models import Suppression
 from apps.providers.catalog import Provider
 from apps.providers.models import ConnectionRole
@@ -21,7 +25,7 @@ from tests.delivery.engine import deliver, make_event
 from tests.factories import NotificationRuleFactory
 from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.providers.factories import ProviderSettingsFactory, standin_credentials
-from tests.smtp_servers import closed_port, smtp_server
+from tests.smtp_servers import Sink, closed_port, sink_server, smtp_server
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +185,27 @@ def test_without_a_secondary_a_closed_primary_means_retrying_later(tenant, event
     report = deliveries_send(tenant_id=tenant.pk)
 
     assert (report.claimed, report.retrying, report.sent) == (3, 3, 0)
+
+
+def test_a_failover_tells_the_tenant_admins_through_the_failure_alerts(
+    tenant, tenant_admin, event, standin, host_mailer
+):
+    """The primary's refused login is recorded, so the alert check finds it: one email."""
+    host_sink = Sink()
+    with (
+        sink_server(host_sink) as host,
+        smtp_server(users={"sender": "new"}, auth_over_plain=True) as primary,
+    ):
+        SmtpSettingsFactory(host=host.host, port=host.port, from_email="postmaster@host.example")
+        host_smtp_settings_forget()
+        SmtpSettingsFactory(tenant=tenant, **primary.connection, username="sender", secret="old")
+        provider(tenant, standin, role=ConnectionRole.SECONDARY)
+        deliveries = deliver(event)
+
+        report = failure_alerts_check()
+        failure_alerts_check()  # again within the hour: no second email
+
+    assert [d.status for d in deliveries] == [DeliveryStatus.SENT] * 3
+    assert report.emailed == [tenant.pk]
+    alerts = [message_from_bytes(raw, policy=default) for raw in host_sink.accepted]
+    assert [str(alert["To"]) for alert in alerts] == [tenant_admin.email]
