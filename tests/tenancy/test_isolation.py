@@ -15,9 +15,9 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
+from apps.core.fields import Secret
 from apps.delivery.models import Delivery, DeliveryStatus, Event
 from apps.groups.models import UserGroup, UserGroupMember
-from apps.core.fields import Secret
 from apps.mailsettings.models import SmtpSettings
 from apps.oauth.models import OAuthGrant
 from apps.pipelines.models import (
