@@ -170,17 +170,32 @@ def smtp_test_email_send(*, form, actor, request=None):
     the password. Raises TestEmailLimitError (nothing sent) past the limits.
     """
     smtp_settings = form.instance
-    tenant = smtp_settings.tenant if smtp_settings.tenant_id else None
+    return audited_test_email_send(
+        form=form,
+        settings_row=smtp_settings,
+        server=f"{smtp_settings.host}:{smtp_settings.port}",
+        actor=actor,
+        request=request,
+    )
+
+
+def audited_test_email_send(*, form, settings_row, server: str, actor, request=None):
+    """Send a settings form's test email (SMTP or provider) within the hourly limits; audited.
+
+    `settings_row` is the form's (perhaps unsaved) SMTP or provider settings;
+    `server` names where the email went, for the audit entry.
+    """
+    tenant = settings_row.tenant if settings_row.tenant_id else None
     smtp_test_email_limit_check(user=actor, tenant=tenant)
     result = form.send_test_email()
     with transaction.atomic():
         audit_record(
             actor=actor,
             action=TEST_EMAIL_ACTION,
-            target=smtp_settings if smtp_settings.pk else None,
+            target=settings_row if settings_row.pk else None,
             changes={
                 "to": form.cleaned_data["test_to"],
-                "server": f"{smtp_settings.host}:{smtp_settings.port}",
+                "server": server,
                 "outcome": str(result.outcome),
             },
             tenant=tenant,

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.audit.services import audit_record, field_changes
-from apps.mailsettings.services import TEST_EMAIL_ACTION, smtp_test_email_limit_check
+from apps.mailsettings.services import audited_test_email_send
 from apps.providers.catalog import PROVIDERS, Provider, api_url_allowed
 from apps.providers.models import ProviderSettings
 
@@ -121,25 +121,13 @@ def provider_test_email_send(*, form, actor, request=None):
     """Send the test email of a valid, testing `ProviderSettingsForm`, within the limits, audited.
 
     Test emails through a provider count with the SMTP ones against the same
-    hourly limits (TEST_EMAIL_LIMIT_PER_USER_HOUR / _PER_TENANT_HOUR). The
-    audit entry names the recipient, the provider and the outcome; never a
-    key. Raises TestEmailLimitError (nothing sent) past the limits.
+    hourly limits; the audit entry names the provider, never a key.
     """
     provider_settings = form.instance
-    tenant = provider_settings.tenant if provider_settings.tenant_id else None
-    smtp_test_email_limit_check(user=actor, tenant=tenant)
-    result = form.send_test_email()
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action=TEST_EMAIL_ACTION,
-            target=provider_settings if provider_settings.pk else None,
-            changes={
-                "to": form.cleaned_data["test_to"],
-                "server": provider_settings.get_provider_display(),
-                "outcome": str(result.outcome),
-            },
-            tenant=tenant,
-            request=request,
-        )
-    return result
+    return audited_test_email_send(
+        form=form,
+        settings_row=provider_settings,
+        server=provider_settings.get_provider_display(),
+        actor=actor,
+        request=request,
+    )
