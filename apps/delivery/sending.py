@@ -29,7 +29,7 @@ from django.db.models import Q
 
 from apps.delivery.messages import wire_address
 from apps.mailsettings.models import SmtpSettings
-from apps.mailsettings.selectors import host_smtp_settings, smtp_settings_for
+from apps.mailsettings.selectors import host_smtp_settings
 from apps.mailsettings.transport import SmtpReply, smtp_backend
 from apps.oauth.tokens import OAuthError
 from apps.preferences.suppression import suppressions_add_refused
@@ -189,19 +189,33 @@ def carriers_for(tenant) -> list[Carrier]:
     A tenant with settings of its own (an SMTP server or a provider) uses
     them; otherwise the host's. A provider connection takes precedence over
     SMTP settings of the same scope (choosing a provider is switching to it).
-    The failover is the scope's secondary connection; a tenant's own one
-    also backs the host's settings it inherits. Empty when nothing is set up.
+    The failover is the scope's secondary connection (a provider or an SMTP
+    server); a tenant's own one also backs the host's settings it inherits.
+    Empty when nothing is set up.
     """
     own, host = {}, {}  # {role: provider connection}, read in one query
     for row in ProviderSettings.objects.filter(Q(tenant=tenant) | Q(tenant__isnull=True)):
         (own if row.tenant_id is not None else host)[row.role] = row
-    own_primary = own.get(ConnectionRole.PRIMARY) or smtp_settings_for(tenant)
+    # The tenant's SMTP rows and the host's failover one, in one query (the
+    # host's primary comes from its cache).
+    own_smtp, host_smtp = {}, {}
+    smtp_rows = SmtpSettings.objects.filter(
+        Q(tenant=tenant) | Q(tenant__isnull=True, role=ConnectionRole.SECONDARY)
+    )
+    for row in smtp_rows:
+        (own_smtp if row.tenant_id is not None else host_smtp)[row.role] = row
+    own_secondary = own.get(ConnectionRole.SECONDARY) or own_smtp.get(ConnectionRole.SECONDARY)
+    own_primary = own.get(ConnectionRole.PRIMARY) or own_smtp.get(ConnectionRole.PRIMARY)
     if own_primary is not None:
-        primary, scope, secondary = own_primary, "own", own.get(ConnectionRole.SECONDARY)
+        primary, scope, secondary = own_primary, "own", own_secondary
     else:
         primary = host.get(ConnectionRole.PRIMARY) or host_smtp_settings()
         scope = "host"
-        secondary = own.get(ConnectionRole.SECONDARY) or host.get(ConnectionRole.SECONDARY)
+        secondary = (
+            own_secondary
+            or host.get(ConnectionRole.SECONDARY)
+            or host_smtp.get(ConnectionRole.SECONDARY)
+        )
     carriers = [Carrier(primary, scope)] if primary is not None else []
     if secondary is not None:
         via = "own-failover" if secondary.tenant_id is not None else "host-failover"

@@ -60,7 +60,8 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
         js = ["mailsettings/presets.js"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(tenant__isnull=True)
+        # The host's primary row; its failover row has its own page (apps/providers/admin.py).
+        return super().get_queryset(request).filter(tenant__isnull=True, role="primary")
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not self.get_queryset(request).exists()

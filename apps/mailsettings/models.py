@@ -3,6 +3,10 @@
 The row with no tenant is the host's: Django's own mail (password reset,
 admins' mail) goes through it. A tenant row is that tenant's own server; a
 missing tenant row means the tenant inherits the host's.
+
+Each scope has a *primary* row (the one above) and may have a *secondary*
+one, its failover connection. Every read means the primary unless it asks
+for the secondary.
 """
 
 from email.headerregistry import Address
@@ -16,6 +20,7 @@ from django.db.models.functions import Coalesce
 from apps.core.fields import EncryptedTextField
 from apps.core.models import TenantQuerySet, TimeStampedModel
 from apps.mailsettings.validators import one_line, validate_single_line
+from apps.providers.models import ConnectionRole
 
 PORT_ERROR = "Enter a port between 1 and 65535: usually 587 for STARTTLS, 465 for implicit TLS."
 TIMEOUT_MIN, TIMEOUT_MAX = 1, 120
@@ -49,6 +54,12 @@ class SmtpSettings(TimeStampedModel):
         on_delete=models.CASCADE,
         related_name="+",
         help_text="Empty for the host's settings.",
+    )
+    # The same roles as provider connections: "secondary" is the failover connection.
+    role = models.CharField(
+        max_length=10,
+        choices=ConnectionRole.choices,
+        default=ConnectionRole.PRIMARY,
     )
     name = models.CharField(
         max_length=100,
@@ -126,11 +137,16 @@ class SmtpSettings(TimeStampedModel):
         verbose_name = "SMTP settings"
         verbose_name_plural = "SMTP settings"
         constraints = [
-            # One row per tenant and exactly one global row (tenant NULL counts
-            # as 0). An expression rather than `nulls_distinct=False`, which
-            # SQLite lacks (Django would silently skip the constraint there).
+            # One row per scope and role (tenant NULL counts as 0). An
+            # expression rather than `nulls_distinct=False`, which SQLite lacks
+            # (Django would silently skip the constraint there).
             models.UniqueConstraint(
-                Coalesce("tenant", Value(0)), name="mailsettings_smtp_one_row_per_scope"
+                Coalesce("tenant", Value(0)),
+                "role",
+                name="mailsettings_smtp_one_per_scope_and_role",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=ConnectionRole.values), name="mailsettings_smtp_role_valid"
             ),
             models.CheckConstraint(
                 condition=Q(port__gte=1, port__lte=65535), name="mailsettings_smtp_port_range"

@@ -10,15 +10,20 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from apps.mailsettings.models import SmtpSettings
+from apps.providers.models import ConnectionRole
 
 HOST_SETTINGS_CACHE_KEY = "mailsettings:host-smtp-settings:v1"
 # A safety net for changes made outside the service (a shell, a data migration).
 HOST_SETTINGS_CACHE_SECONDS = 300
 
 
-def smtp_settings_for(tenant) -> SmtpSettings | None:
-    """A tenant's own settings (None for the host's row); None when there is none."""
-    return SmtpSettings.objects.filter(tenant=tenant).first()
+def smtp_settings_for(tenant, *, role: str = ConnectionRole.PRIMARY) -> SmtpSettings | None:
+    """A tenant's own settings (None for the host's row) in this role; None when there is none.
+
+    The primary row by default: the one the scope's mail goes through. The
+    secondary row is its failover connection.
+    """
+    return SmtpSettings.objects.filter(tenant=tenant, role=role).first()
 
 
 class SmtpSource(models.TextChoices):
@@ -44,7 +49,7 @@ def effective_smtp_settings(tenant) -> tuple[SmtpSettings | None, SmtpSource]:
 
 
 def host_smtp_settings() -> SmtpSettings | None:
-    """The host's settings, from the cache when it has them (an unsaved-looking copy)."""
+    """The host's (primary) settings, from the cache when it has them (an unsaved-looking copy)."""
     stored = cache.get(HOST_SETTINGS_CACHE_KEY)
     if stored is not None:
         try:

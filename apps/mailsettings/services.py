@@ -11,9 +11,11 @@ from apps.audit.services import audit_record, field_changes
 from apps.mailsettings import netguard
 from apps.mailsettings.models import SmtpSettings
 from apps.mailsettings.selectors import host_smtp_settings_forget
+from apps.providers.models import ConnectionRole
 from apps.tenancy.models import Tenant
 
 AUDITED_FIELDS = (
+    "role",
     "name",
     "preset",
     "host",
@@ -47,6 +49,10 @@ def smtp_settings_update(*, actor, smtp_settings: SmtpSettings, request=None) ->
         before = _snapshot(SmtpSettings.objects.select_for_update().get(pk=smtp_settings.pk))
     smtp_settings.full_clean()
     smtp_settings.save()
+    if smtp_settings.role == ConnectionRole.SECONDARY:
+        secondary_replace(
+            tenant_id=smtp_settings.tenant_id, keep=smtp_settings, actor=actor, request=request
+        )
     audit_record(
         actor=actor,
         action="smtp_settings.create" if creating else "smtp_settings.update",
@@ -60,14 +66,35 @@ def smtp_settings_update(*, actor, smtp_settings: SmtpSettings, request=None) ->
     return smtp_settings
 
 
+def secondary_replace(*, tenant_id: int | None, keep, actor, request=None) -> None:
+    """Remove the scope's other failover connection: there is one at a time.
+
+    `keep` is the secondary row being saved (SMTP settings or a provider
+    connection); the scope's secondary row of the other kind is deleted,
+    credential included, and audited. Call inside the saving transaction.
+    """
+    from apps.providers.models import ProviderSettings  # providers import this module
+    from apps.providers.services import provider_settings_delete
+
+    if isinstance(keep, SmtpSettings):
+        for row in ProviderSettings.objects.filter(
+            tenant_id=tenant_id, role=ConnectionRole.SECONDARY
+        ):
+            provider_settings_delete(actor=actor, provider_settings=row, request=request)
+    else:
+        for row in SmtpSettings.objects.filter(tenant_id=tenant_id, role=ConnectionRole.SECONDARY):
+            smtp_settings_delete(actor=actor, smtp_settings=row, request=request)
+
+
 @transaction.atomic
 def smtp_settings_delete(*, actor, smtp_settings: SmtpSettings, request=None) -> None:
     """Delete a tenant's own settings, password included: its mail goes through the host's again.
 
-    Only tenant rows: Django's own mail needs the host's. The audit entry
-    keeps the removed values, the password only as "changed".
+    Only tenant rows and failover (secondary) rows: Django's own mail needs
+    the host's primary. The audit entry keeps the removed values, the
+    password only as "changed".
     """
-    if smtp_settings.tenant_id is None:
+    if smtp_settings.tenant_id is None and smtp_settings.role == ConnectionRole.PRIMARY:
         raise ValidationError("The host's SMTP settings cannot be deleted: all mail needs them.")
     current = SmtpSettings.objects.select_for_update().filter(pk=smtp_settings.pk).first()
     if current is None:

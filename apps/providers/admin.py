@@ -36,6 +36,12 @@ class ProviderSettingsAdmin(admin.ModelAdmin):
                 wrap(self.secondary_remove_view),
                 name=f"{name}_secondary_remove",
             ),
+            path("failover/smtp/", wrap(self.secondary_smtp_view), name=f"{name}_secondary_smtp"),
+            path(
+                "failover/smtp/remove/",
+                wrap(self.secondary_smtp_remove_view),
+                name=f"{name}_secondary_smtp_remove",
+            ),
         ]
 
     def _place(self, role: str) -> views.Place:
@@ -49,6 +55,8 @@ class ProviderSettingsAdmin(admin.ModelAdmin):
             primary_url=reverse(f"{name}_changelist"),
             secondary_url=reverse(f"{name}_secondary"),
             smtp_url=reverse("admin:mailsettings_smtpsettings_changelist"),
+            smtp_secondary_url=reverse(f"{name}_secondary_smtp"),
+            smtp_secondary_remove_url=reverse(f"{name}_secondary_smtp_remove"),
         )
 
     def _context(self, request, title: str) -> dict:
@@ -93,3 +101,23 @@ class ProviderSettingsAdmin(admin.ModelAdmin):
 
     def secondary_remove_view(self, request):
         return self._remove(request, ConnectionRole.SECONDARY)
+
+    def secondary_smtp_view(self, request):
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        return views.smtp_secondary_page(
+            request,
+            self._place(ConnectionRole.SECONDARY),
+            "providers/admin/secondary_smtp.html",
+            **self._context(request, "Secondary (failover) SMTP server"),
+        )
+
+    def secondary_smtp_remove_view(self, request):
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        return views.smtp_secondary_remove_page(
+            request,
+            self._place(ConnectionRole.SECONDARY),
+            "providers/admin/secondary_smtp_remove.html",
+            **self._context(request, "Remove the failover SMTP server"),
+        )

@@ -4,9 +4,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.audit.services import audit_record, field_changes
-from apps.mailsettings.services import audited_test_email_send
+from apps.mailsettings.services import audited_test_email_send, secondary_replace
 from apps.providers.catalog import PROVIDERS, Provider, api_url_allowed
-from apps.providers.models import ProviderSettings
+from apps.providers.models import ConnectionRole, ProviderSettings
 
 AUDITED_FIELDS = (
     "role",
@@ -89,6 +89,13 @@ def provider_settings_update(
         before = _snapshot(stored)
     provider_settings.full_clean()
     provider_settings.save()
+    if provider_settings.role == ConnectionRole.SECONDARY:
+        secondary_replace(
+            tenant_id=provider_settings.tenant_id,
+            keep=provider_settings,
+            actor=actor,
+            request=request,
+        )
     audit_record(
         actor=actor,
         action="provider_settings.create" if creating else "provider_settings.update",

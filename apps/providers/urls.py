@@ -14,4 +14,10 @@ urlpatterns = [
     path("remove/", views.tenant_remove, name="remove"),
     path("failover/", views.tenant_secondary, name="secondary"),
     path("failover/remove/", views.tenant_secondary_remove, name="secondary_remove"),
+    path("failover/smtp/", views.tenant_secondary_smtp, name="secondary_smtp"),
+    path(
+        "failover/smtp/remove/",
+        views.tenant_secondary_smtp_remove,
+        name="secondary_smtp_remove",
+    ),
 ]

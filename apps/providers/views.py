@@ -3,7 +3,9 @@
 A `Place` says whose connection a page is about (tenant or host, primary or
 secondary) and where its pages are. Saving a primary connection makes the
 provider carry the mail instead of SMTP; removing it ("Switch back to SMTP")
-deletes the row with its secret. A secondary connection is for failover.
+deletes the row with its secret. A secondary connection is for failover:
+an email-service provider (`provider_page`) or an SMTP server
+(`smtp_secondary_page`, the SMTP settings form reused), one at a time.
 """
 
 import copy
@@ -15,8 +17,21 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from apps.mailsettings.selectors import effective_smtp_settings, host_smtp_settings
-from apps.mailsettings.services import TestEmailLimitError
+from apps.mailsettings.forms import TEST_BUTTON as SMTP_TEST_BUTTON
+from apps.mailsettings.forms import UNENCRYPTED_WARNING, SmtpSettingsForm
+from apps.mailsettings.models import SmtpSettings
+from apps.mailsettings.presets import presets_data
+from apps.mailsettings.selectors import (
+    effective_smtp_settings,
+    host_smtp_settings,
+    smtp_settings_for,
+)
+from apps.mailsettings.services import (
+    TestEmailLimitError,
+    smtp_settings_delete,
+    smtp_settings_update,
+    smtp_test_email_send,
+)
 from apps.providers.catalog import PROVIDERS
 from apps.providers.forms import TEST_BUTTON, ProviderSettingsForm
 from apps.providers.models import ConnectionRole, ProviderSettings
@@ -40,6 +55,8 @@ class Place:
     primary_url: str
     secondary_url: str
     smtp_url: str
+    smtp_secondary_url: str = ""
+    smtp_secondary_remove_url: str = ""
 
     @property
     def is_primary(self) -> bool:
@@ -62,6 +79,7 @@ def _context(place: Place, form, rows: dict, **extra) -> dict:
         "row": rows.get(place.role),
         "primary": primary,
         "secondary": secondary,
+        "smtp_secondary": smtp_settings_for(place.tenant, role=ConnectionRole.SECONDARY),
         "smtp_words": _smtp_words(place.tenant),
         "test_button": TEST_BUTTON,
         "providers": PROVIDERS,
@@ -131,6 +149,79 @@ def remove_page(request, place: Place, template: str, **extra):
     return render(request, template, context)
 
 
+def smtp_secondary_page(request, place: Place, template: str, **extra):
+    """The failover connection as an SMTP server: the SMTP settings form for a secondary row.
+
+    GET: the form (password write-only). POST: save, or send a test email
+    (saving nothing, within the test email limits).
+    """
+    stored = smtp_settings_for(place.tenant, role=ConnectionRole.SECONDARY)
+    # A copy: validating writes the typed values onto the instance.
+    instance = (
+        copy.copy(stored)
+        if stored
+        else SmtpSettings(tenant=place.tenant, role=ConnectionRole.SECONDARY)
+    )
+    form = SmtpSettingsForm(request.POST or None, instance=instance)
+    test_result = None
+    if request.method == "POST":
+        if form.testing:
+            if form.is_valid():
+                try:
+                    test_result = smtp_test_email_send(form=form, **actor(request))
+                except TestEmailLimitError as error:
+                    form.add_error(None, error)
+        elif form.is_valid():
+            try:
+                saved = smtp_settings_update(smtp_settings=form.instance, **actor(request))
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                _show_warnings(request, form)
+                messages.success(
+                    request,
+                    "The failover SMTP settings were saved."
+                    if stored
+                    else f"The SMTP server {saved.host} is set up as the secondary (failover) "
+                    "connection.",
+                )
+                return redirect(place.smtp_secondary_url)
+        _show_warnings(request, form)
+    tenant_id = place.tenant.pk if place.tenant else None
+    context = _context(place, form, provider_connections_for(tenant_id=tenant_id), **extra)
+    context.update(
+        row=stored,
+        test_result=test_result,
+        test_button=SMTP_TEST_BUTTON,
+        presets=presets_data(),
+        unencrypted_warning=UNENCRYPTED_WARNING,
+    )
+    return render(request, template, context)
+
+
+def smtp_secondary_remove_page(request, place: Place, template: str, **extra):
+    """GET: confirm. POST: delete the failover SMTP settings, password included."""
+    row = smtp_settings_for(place.tenant, role=ConnectionRole.SECONDARY)
+    if row is None:
+        messages.info(request, "There is no failover SMTP server to remove.")
+        return redirect(place.smtp_secondary_url)
+    if request.method == "POST":
+        smtp_settings_delete(smtp_settings=row, **actor(request))
+        messages.success(
+            request,
+            f"The secondary connection through the SMTP server {row.host} was removed, "
+            "with its password.",
+        )
+        return redirect(place.smtp_secondary_url)
+    context = {"place": place, "row": row, **extra}
+    return render(request, template, context)
+
+
+def _show_warnings(request, form) -> None:
+    for warning in form.warnings:
+        messages.warning(request, warning)
+
+
 # --- The tenant's pages ---------------------------------------------------------------------
 
 
@@ -153,6 +244,10 @@ def _tenant_place(request, role: str) -> Place:
         primary_url=reverse("mailsettings_providers:edit", args=[slug]),
         secondary_url=reverse("mailsettings_providers:secondary", args=[slug]),
         smtp_url=reverse("tenancy:mailsettings:edit", args=[slug]),
+        smtp_secondary_url=reverse("mailsettings_providers:secondary_smtp", args=[slug]),
+        smtp_secondary_remove_url=reverse(
+            "mailsettings_providers:secondary_smtp_remove", args=[slug]
+        ),
     )
 
 
@@ -185,4 +280,24 @@ def tenant_remove(request):
 def tenant_secondary_remove(request):
     return remove_page(
         request, _tenant_place(request, ConnectionRole.SECONDARY), "providers/tenant_remove.html"
+    )
+
+
+@tenant_view(role=Role.TENANT_ADMIN)
+@require_http_methods(["GET", "POST"])
+def tenant_secondary_smtp(request):
+    return smtp_secondary_page(
+        request,
+        _tenant_place(request, ConnectionRole.SECONDARY),
+        "providers/tenant_secondary_smtp.html",
+    )
+
+
+@tenant_view(role=Role.TENANT_ADMIN)
+@require_http_methods(["GET", "POST"])
+def tenant_secondary_smtp_remove(request):
+    return smtp_secondary_remove_page(
+        request,
+        _tenant_place(request, ConnectionRole.SECONDARY),
+        "providers/tenant_secondary_smtp_remove.html",
     )

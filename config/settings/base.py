@@ -142,6 +142,11 @@ REAUTH_URL_NAMES = [
     "admin:providers_providersettings_remove",
     "admin:providers_providersettings_secondary",
     "admin:providers_providersettings_secondary_remove",
+    # Failover through an SMTP server: a tenant's and the host's.
+    "mailsettings_providers:secondary_smtp",
+    "mailsettings_providers:secondary_smtp_remove",
+    "admin:providers_providersettings_secondary_smtp",
+    "admin:providers_providersettings_secondary_smtp_remove",
     # Who administers the host, and other people's passwords.
     "admin:tenancy_systemadministrator_grant",
     "admin:auth_user_password_change",
@@ -277,7 +282,9 @@ OAUTH_MICROSOFT_TOKEN_URL = env(
 OAUTH_GOOGLE_AUTHORIZE_URL = env(
     "OAUTH_GOOGLE_AUTHORIZE_URL", default="https://accounts.google.com/o/oauth2/v2/auth"
 )
-OAUTH_GOOGLE_TOKEN_URL = env("OAUTH_GOOGLE_TOKEN_URL", default="https://oauth2.googleapis.com/token")
+OAUTH_GOOGLE_TOKEN_URL = env(
+    "OAUTH_GOOGLE_TOKEN_URL", default="https://oauth2.googleapis.com/token"
+)
 # Seconds to wait for a token endpoint; a cached access token is renewed this
 # many seconds before it expires; a PEM bundle of extra CAs for the endpoints.
 OAUTH_TIMEOUT = env.int("OAUTH_TIMEOUT", default=10)

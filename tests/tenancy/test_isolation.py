@@ -103,6 +103,10 @@ class World:
         event = make_event(pipeline, run_id=f"{key}-4711")
         failed = make_deliveries(event, DeliveryStatus.FAILED, 1, prefix=f"oncall-{key}")[0]
         ProviderSettingsFactory(tenant=tenant, role="secondary", provider="brevo")
+        # Both failover kinds (the services keep one; the pages of each need a row).
+        SmtpSettingsFactory(
+            tenant=tenant, role="secondary", host=f"smtp.{key}.example", secret=f"{key}-2"
+        )
         return cls(
             tenant=tenant,
             pipeline=pipeline,
@@ -262,6 +266,10 @@ RECIPES: dict[str, Recipe] = {
     "mailsettings_providers:remove": Recipe(ADMIN),
     "mailsettings_providers:secondary": Recipe(ADMIN, data=lambda w: _SECONDARY),
     "mailsettings_providers:secondary_remove": Recipe(ADMIN),
+    "mailsettings_providers:secondary_smtp": Recipe(
+        ADMIN, data=lambda w: smtp_form_data(host=w.smtp_settings.host)
+    ),
+    "mailsettings_providers:secondary_smtp_remove": Recipe(ADMIN),
     # Delivery webhooks (apps.webhooks).
     "webhooks:list": Recipe(ADMIN, allowed_post=405),
     "webhooks:create": Recipe(

@@ -142,7 +142,7 @@ class Command(BaseCommand):
 
 def seed_demo() -> None:
     _user(SYSTEM_ADMIN_EMAIL, "Sam Sysadmin", system_admin=True)
-    if not SmtpSettings.objects.filter(tenant=None).exists():
+    if not SmtpSettings.objects.filter(tenant=None, role="primary").exists():
         smtp_settings_update(
             actor=None,
             smtp_settings=_catcher_settings(
@@ -196,7 +196,8 @@ def _seed_tenant(slug: str, spec: dict) -> None:
         tenant_smtp_network_update(
             tenant=tenant, private_allowed=True, extra_ports=tenant.smtp_extra_ports, actor=None
         )
-    if spec["own_smtp_from"] and not SmtpSettings.objects.filter(tenant=tenant).exists():
+    own_smtp = SmtpSettings.objects.filter(tenant=tenant, role="primary")
+    if spec["own_smtp_from"] and not own_smtp.exists():
         from_email, from_name = spec["own_smtp_from"]
         smtp_settings_update(
             actor=None,
