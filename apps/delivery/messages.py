@@ -26,6 +26,7 @@ from django.conf import settings
 from django.template.loader import render_to_string, select_template
 from django.urls import NoReverseMatch, reverse
 from django.utils.encoding import punycode
+from django.utils.functional import cached_property
 
 from apps.delivery.models import Delivery, Event
 from apps.mailsettings.models import SmtpSettings
@@ -176,25 +177,47 @@ class MessageBuilder:
         if UnsubscribeScope.PIPELINE not in scopes:
             del links["unsubscribe_urls"]["pipeline"]
         subject, text, html = _render(event, reason, self.test, links)
-        markers = [f"part{secrets.token_hex(8)}".encode() for _ in range(2)]
+        # The batch's one skeleton with this subject, folded and encoded as the
+        # email package would (RFC 2047 for non-ASCII): building a MIME message
+        # per event cost three quarters of the time.
+        skeleton = self._skeleton.replace(
+            self._subject_line, email.policy.SMTP.fold("Subject", subject).encode("ascii"), 1
+        )
+        segments, tails = [], []
+        for marker, part in zip(self._markers, (text, html), strict=True):
+            before, _, skeleton = skeleton.partition(marker + b"\r\n")
+            head, tail = self._split(_lines(part))
+            segments.append(before + _qp(head))
+            tails.append(tail)
+        return _Shared((*segments, skeleton), tuple(tails), scopes)
+
+    @cached_property
+    def _markers(self) -> list[bytes]:
+        return [f"part{secrets.token_hex(8)}".encode() for _ in range(2)]
+
+    @cached_property
+    def _subject_line(self) -> bytes:
+        return f"Subject: subject{secrets.token_hex(8)}\r\n".encode()
+
+    @cached_property
+    def _skeleton(self) -> bytes:
+        """The message with markers where the parts go and a placeholder subject.
+
+        Its MIME boundaries can't occur in the parts: they are runs of "="
+        that quoted-printable always encodes.
+        """
         message = EmailMessage(policy=email.policy.SMTP)
-        message["Subject"] = subject
+        message["Subject"] = self._subject_line.decode().removeprefix("Subject: ").strip()
         message["From"] = self.from_header
         message["Date"] = self.date
         # Tells auto-responders (out of office) not to answer a notification.
         message["Auto-Submitted"] = "auto-generated"
         # RFC 8058: a POST to the List-Unsubscribe link unsubscribes, no page in between.
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message.set_content(markers[0].decode() + "\n", cte="quoted-printable")
-        message.add_alternative(markers[1].decode() + "\n", subtype="html", cte="quoted-printable")
-        skeleton = message.as_bytes()
-        segments, tails = [], []
-        for marker, part in zip(markers, (text, html), strict=True):
-            before, _, skeleton = skeleton.partition(marker + b"\r\n")
-            head, tail = self._split(_lines(part))
-            segments.append(before + _qp(head))
-            tails.append(tail)
-        return _Shared((*segments, skeleton), tuple(tails), scopes)
+        text_marker, html_marker = (marker.decode() for marker in self._markers)
+        message.set_content(text_marker + "\n", cte="quoted-printable")
+        message.add_alternative(html_marker + "\n", subtype="html", cte="quoted-printable")
+        return message.as_bytes()
 
     def _split(self, part: bytes) -> tuple[bytes, bytes]:
         """(the lines before the first placeholder's, the rest)."""
