@@ -1,5 +1,7 @@
 """Reads for the events API, always within the token's tenant and project."""
 
+from django.db import connection
+
 from apps.delivery.models import Delivery, Event
 from apps.pipelines.models import Pipeline, ProjectApiToken
 
@@ -13,9 +15,12 @@ _PIPELINE_SQL = f"""
 
 def api_pipeline_get(*, token: ProjectApiToken, slug: str) -> Pipeline | None:
     """The token's project's pipeline `slug`; its other fields load on first use."""
-    for pipeline in Pipeline.objects.raw(_PIPELINE_SQL, [token.tenant_id, token.project_id, slug]):
-        return pipeline
-    return None
+    with connection.cursor() as cursor:
+        cursor.execute(_PIPELINE_SQL, [token.tenant_id, token.project_id, slug])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Pipeline.from_db(connection.alias, ["id", "tenant_id", "project_id", "slug"], list(row))
 
 
 def api_event_get(*, token: ProjectApiToken, event_id: int) -> Event | None:

@@ -6,10 +6,13 @@ tenant comes with it.
 """
 
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Literal
 
+from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from apps.delivery.models import Event
 from apps.pipelines.models import (
@@ -220,11 +223,22 @@ def api_token_authenticate(raw_token: str) -> ProjectApiToken | None:
     """
     if not raw_token or not raw_token.startswith(TOKEN_PREFIX):
         return None
-    for token in ProjectApiToken.objects.raw(_TOKEN_SQL, [token_hash(raw_token)]):
-        token.project = Project.from_db(
-            token._state.db,
-            ["id", "tenant_id", "name", "slug"],
-            [token.project_id, token.tenant_id, token.project_name, token.project_slug],
-        )
-        return token
-    return None
+    with connection.cursor() as cursor:
+        cursor.execute(_TOKEN_SQL, [token_hash(raw_token)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token_id, tenant_id, project_id, last_used_at, project_name, project_slug = row
+    if last_used_at is not None and timezone.is_naive(last_used_at):
+        # SQLite hands back stored UTC without its zone (the ORM's converters add it).
+        last_used_at = timezone.make_aware(last_used_at, UTC)
+    db = connection.alias
+    token = ProjectApiToken.from_db(
+        db,
+        ["id", "tenant_id", "project_id", "last_used_at"],
+        [token_id, tenant_id, project_id, last_used_at],
+    )
+    token.project = Project.from_db(
+        db, ["id", "tenant_id", "name", "slug"], [project_id, tenant_id, project_name, project_slug]
+    )
+    return token
