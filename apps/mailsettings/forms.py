@@ -60,7 +60,64 @@ SERVER_FIELDS = ("host", "port", "username")
 HOST_PATTERN = re.compile(r"^[\w.-]+$")
 
 
-class SmtpSettingsForm(forms.ModelForm):
+class TestEmailFields(forms.Form):
+    """The test email's To, Subject and Body, checked only when the form is `testing`.
+
+    Mixed into the settings forms (SMTP and provider), which set `testing`.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+    testing = False
+
+    test_to = forms.CharField(
+        label="To",
+        required=False,
+        max_length=254,
+        help_text="One address to send the test email to.",
+    )
+    test_subject = forms.CharField(
+        label="Subject",
+        required=False,
+        max_length=200,
+        initial=DEFAULT_TEST_SUBJECT,
+        validators=[validate_single_line],
+    )
+    test_body = forms.CharField(
+        label="Body",
+        required=False,
+        initial=DEFAULT_TEST_BODY,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_test_to(self):
+        to = self.cleaned_data["test_to"].strip()
+        if not self.testing:
+            return ""
+        if not to:
+            raise ValidationError("Enter the address to send the test email to.")
+        validate_single_line(to)
+        if any(separator in to for separator in ",; "):
+            raise ValidationError("Enter exactly one address in To.")
+        try:
+            validate_email(to)
+        except ValidationError:
+            raise ValidationError("Enter a valid address in To, like name@example.com.") from None
+        return to
+
+    def clean_test_subject(self):
+        subject = self.cleaned_data["test_subject"]
+        if self.testing and not subject:
+            raise ValidationError("Enter a subject for the test email.")
+        return subject
+
+    def clean_test_body(self):
+        body = self.cleaned_data["test_body"]
+        if self.testing and not body.strip():
+            raise ValidationError("Enter a body for the test email.")
+        return body
+
+
+class SmtpSettingsForm(TestEmailFields, forms.ModelForm):
     """Edit `SmtpSettings` and, when `testing`, send a test email with the typed values.
 
     `testing` defaults to whether the "Send test email" button
@@ -90,25 +147,6 @@ class SmtpSettingsForm(forms.ModelForm):
         required=False,
         help_text="Needed only with security “None” and a login: the password then "
         "travels in clear text. Tick to confirm that you accept this.",
-    )
-    test_to = forms.CharField(
-        label="To",
-        required=False,
-        max_length=254,
-        help_text="One address to send the test email to.",
-    )
-    test_subject = forms.CharField(
-        label="Subject",
-        required=False,
-        max_length=200,
-        initial=DEFAULT_TEST_SUBJECT,
-        validators=[validate_single_line],
-    )
-    test_body = forms.CharField(
-        label="Body",
-        required=False,
-        initial=DEFAULT_TEST_BODY,
-        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
     class Meta:
@@ -200,33 +238,6 @@ class SmtpSettingsForm(forms.ModelForm):
                 "Choose one security mode: STARTTLS and implicit TLS cannot be combined."
             )
         return self.cleaned_data["security"]
-
-    def clean_test_to(self):
-        to = self.cleaned_data["test_to"].strip()
-        if not self.testing:
-            return ""
-        if not to:
-            raise ValidationError("Enter the address to send the test email to.")
-        validate_single_line(to)
-        if any(separator in to for separator in ",; "):
-            raise ValidationError("Enter exactly one address in To.")
-        try:
-            validate_email(to)
-        except ValidationError:
-            raise ValidationError("Enter a valid address in To, like name@example.com.") from None
-        return to
-
-    def clean_test_subject(self):
-        subject = self.cleaned_data["test_subject"]
-        if self.testing and not subject:
-            raise ValidationError("Enter a subject for the test email.")
-        return subject
-
-    def clean_test_body(self):
-        body = self.cleaned_data["test_body"]
-        if self.testing and not body.strip():
-            raise ValidationError("Enter a body for the test email.")
-        return body
 
     def clean(self):
         cleaned = super().clean()

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 
 from apps.core.fields import Secret
+from apps.mailsettings.forms import TestEmailFields
 from apps.mailsettings.validators import validate_single_line
 from apps.providers import transport
 from apps.providers.catalog import PROVIDERS, Provider
@@ -23,7 +23,6 @@ from apps.providers.models import SES_REGION, ProviderSettings
 from apps.providers.services import USED_FIELDS, api_url_error
 
 TEST_BUTTON = "_send_test"
-DEFAULT_TEST_SUBJECT = "Postmaster test email"
 DEFAULT_TEST_BODY = (
     "This is a test email from Postmaster. If you can read it, the email-service provider "
     "settings work."
@@ -61,7 +60,7 @@ def _fields_of(provider: str) -> list[GroupField]:
 GROUPS: dict[str, list[GroupField]] = {provider: _fields_of(provider) for provider in PROVIDERS}
 
 
-class ProviderSettingsForm(forms.ModelForm):
+class ProviderSettingsForm(TestEmailFields, forms.ModelForm):
     """Edit a `ProviderSettings` row and, when `testing`, send a test email with the typed values.
 
     After `is_valid()`, `instance` holds the typed values and the secret to
@@ -69,16 +68,7 @@ class ProviderSettingsForm(forms.ModelForm):
     """
 
     secret_tested = forms.BooleanField(required=False, widget=forms.HiddenInput)
-    test_to = forms.CharField(
-        label="To", required=False, max_length=254, help_text="One address to send the test to."
-    )
-    test_subject = forms.CharField(
-        label="Subject",
-        required=False,
-        max_length=200,
-        initial=DEFAULT_TEST_SUBJECT,
-        validators=[validate_single_line],
-    )
+    # The test email's other fields and their checks come from TestEmailFields.
     test_body = forms.CharField(
         label="Body",
         required=False,
@@ -190,32 +180,6 @@ class ProviderSettingsForm(forms.ModelForm):
         ]
 
     # Validating -----------------------------------------------------------------------
-
-    def clean_test_to(self):
-        to = self.cleaned_data["test_to"].strip()
-        if not self.testing:
-            return ""
-        if not to:
-            raise ValidationError("Enter the address to send the test email to.")
-        if any(separator in to for separator in ",; \r\n"):
-            raise ValidationError("Enter exactly one address in To.")
-        try:
-            validate_email(to)
-        except ValidationError:
-            raise ValidationError("Enter a valid address in To, like name@example.com.") from None
-        return to
-
-    def clean_test_subject(self):
-        subject = self.cleaned_data["test_subject"]
-        if self.testing and not subject:
-            raise ValidationError("Enter a subject for the test email.")
-        return subject
-
-    def clean_test_body(self):
-        body = self.cleaned_data["test_body"]
-        if self.testing and not body.strip():
-            raise ValidationError("Enter a body for the test email.")
-        return body
 
     def clean(self):
         cleaned = super().clean()
