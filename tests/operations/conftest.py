@@ -3,25 +3,11 @@
 import pytest
 
 from apps.mailsettings.selectors import host_smtp_settings_forget
-from config.celery import app
+
+# The delivery engine's test settings (autouse) and inline tasks, as in its own tests.
+from tests.delivery.conftest import _engine_settings, eager  # noqa: F401
 from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import Sink, sink_server
-
-
-@pytest.fixture(autouse=True)
-def _engine_settings(settings):
-    # Retries are due at once and a silent server is given up quickly.
-    settings.DELIVERY_RETRY_DELAY = 0
-    settings.DELIVERY_SMTP_TIMEOUT = 0.5
-
-
-@pytest.fixture
-def eager():
-    """Tasks run inline, as without a broker (even when the suite runs with one)."""
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
 
 
 @pytest.fixture
