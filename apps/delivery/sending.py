@@ -271,7 +271,6 @@ class ProviderLink:
     def __init__(self, provider_settings: ProviderSettings, *, tenant_id: int | None = None):
         self.connection = ProviderConnection(provider_settings)
         self.tenant_id = tenant_id
-        self.sender = provider_settings.from_email
 
     def send(self, address: str, data: bytes) -> ProviderSent:
         reply = self.connection.send(provider_message(data))
