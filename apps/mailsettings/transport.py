@@ -211,6 +211,9 @@ class SmtpBackend(EmailBackend):
         cls = GuardedSMTP_SSL if self.use_ssl else GuardedSMTP
         connection = guarded_connection(cls, self.host, self.port, policy=self.policy, **params)
         try:
+            # Greet now: a refused greeting name fails the connection (SMTPHeloError),
+            # not the first message on it.
+            connection.ehlo_or_helo_if_needed()
             if self.use_tls:
                 try:
                     connection.starttls(context=self.ssl_context)
