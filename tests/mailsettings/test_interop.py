@@ -178,7 +178,8 @@ def test_the_tenant_page_saves_the_ehlo_name_under_advanced(client, tenant, tena
     client.force_login(tenant_admin)
     page_url = reverse("tenancy:mailsettings:edit", args=[tenant.slug])
     page = client.get(page_url).content.decode()
-    assert "<summary" in page and "Advanced" in page
+    assert "<summary" in page
+    assert "Advanced" in page
     assert 'name="ehlo_name"' in page
 
     client.post(page_url, smtp_form_data(host="smtp.acme.example", ehlo_name="mail.acme.example"))
