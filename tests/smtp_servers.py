@@ -10,7 +10,13 @@ it receives (`messages`, `auth_mechanisms`, `logins`, `greetings`). Options:
 settings.SMTP_CA_BUNDLE; "untrusted": another CA), `users` (these logins and passwords;
 a login is required unless AUTH is offered without STARTTLS), `auth_over_plain`
 (offer AUTH on a plain connection),
-`reject` ("mail", "rcpt" or "data": a 5xx there).
+`reject` ("mail", "rcpt" or "data": a 5xx there), `require_starttls` (answer
+530 "Must issue a STARTTLS command first" to anything but EHLO/STARTTLS on a
+plain connection), `fqdn_helo` (refuse a greeting name that is not a fully
+qualified domain name, such as `localhost`: at "ehlo" itself, or at "rcpt" as
+Postfix's reject_non_fqdn_helo_hostname does), `auth_exclude` (AUTH
+mechanisms not to offer). `greeting_names` and `failed_logins` record what
+the client greeted with and how many logins failed.
 `silent_server()` accepts TCP but never says a word; `hang_up_server()`
 closes every connection at once; `closed_port()` has nothing listening.
 `sink_server(Sink(...))` answers each message as a script says (accept, a
@@ -36,6 +42,7 @@ from aiosmtpd.smtp import SMTP, AuthResult
 
 HOST = "127.0.0.1"
 QUEUED_REPLY = "250 2.0.0 Ok: queued as TEST123"
+HELO_REFUSED = "504 5.5.2 <{name}>: Helo command rejected: need fully-qualified hostname"
 REJECTIONS = {
     "mail": "550 5.7.1 Sender address rejected: not owned by user",
     "rcpt": "550 5.1.1 Recipient address rejected: User unknown",
@@ -61,11 +68,29 @@ class Recorder:
     # Only the mechanism and the accepted login names: never a password.
     auth_mechanisms: list[str] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    failed_logins: int = 0
+    # "ehlo" or "rcpt": where a greeting name that is no FQDN is refused.
+    fqdn_helo: str | None = None
+    greeting_names: list[str] = field(default_factory=list)
+
+    def _name_refused(self, hostname: str) -> bool:
+        # No dot, or an address literal ("[127.0.0.1]"): not a domain name.
+        return "." not in hostname or hostname.startswith("[")
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.greetings += 1
+        self.greeting_names.append(hostname)
+        if self.fqdn_helo == "ehlo" and self._name_refused(hostname):
+            return [HELO_REFUSED.format(name=hostname)]
         session.host_name = hostname
         return responses
+
+    async def handle_HELO(self, server, session, envelope, hostname):
+        self.greeting_names.append(hostname)
+        if self.fqdn_helo == "ehlo" and self._name_refused(hostname):
+            return HELO_REFUSED.format(name=hostname)
+        session.host_name = hostname
+        return f"250 {server.hostname}"
 
     async def handle_MAIL(self, server, session, envelope, address, options):
         if self.reject == "mail":
@@ -76,6 +101,8 @@ class Recorder:
     async def handle_RCPT(self, server, session, envelope, address, options):
         if self.reject == "rcpt":
             return REJECTIONS["rcpt"]
+        if self.fqdn_helo == "rcpt" and self._name_refused(session.host_name or ""):
+            return HELO_REFUSED.format(name=session.host_name)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -92,6 +119,8 @@ class Recorder:
         success = self.users.get(login) == auth_data.password.decode()
         if success:
             self.logins.append(login)
+        else:
+            self.failed_logins += 1
         # No auth_data in the result: aiosmtpd would log it at DEBUG.
         return AuthResult(success=success, handled=False)
 
@@ -136,6 +165,14 @@ class SmtpServer:
         return self.recorder.greetings
 
     @property
+    def greeting_names(self) -> list[str]:
+        return self.recorder.greeting_names
+
+    @property
+    def failed_logins(self) -> int:
+        return self.recorder.failed_logins
+
+    @property
     def connection(self) -> dict:
         """host, port and security, as SmtpSettings fields."""
         return {"host": self.host, "port": self.port, "security": self.security}
@@ -176,10 +213,17 @@ def smtp_server(
     users: dict[str, str] | None = None,
     auth_over_plain: bool = False,
     reject: str | None = None,
+    require_starttls: bool = False,
+    fqdn_helo: str | None = None,
+    auth_exclude: tuple[str, ...] = (),
 ) -> Iterator[SmtpServer]:
-    recorder = Recorder(reject=reject, users=users or {})
+    recorder = Recorder(reject=reject, users=users or {}, fqdn_helo=fqdn_helo)
     # aiosmtpd only counts STARTTLS as TLS; an implicit TLS socket is encrypted too.
     options = {"auth_require_tls": not auth_over_plain and tls != "implicit"}
+    if require_starttls:
+        options["require_starttls"] = True
+    if auth_exclude:
+        options["auth_exclude_mechanism"] = list(auth_exclude)
     if users:
         # Required only where AUTH needs TLS: aiosmtpd warns about the other way.
         options |= {

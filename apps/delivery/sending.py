@@ -30,7 +30,7 @@ from django.db.models import Q
 from apps.delivery.messages import wire_address
 from apps.mailsettings.models import SmtpSettings
 from apps.mailsettings.selectors import host_smtp_settings
-from apps.mailsettings.transport import SmtpReply, smtp_backend
+from apps.mailsettings.transport import HELO_REFUSAL, SmtpReply, smtp_backend
 from apps.oauth.tokens import OAuthError
 from apps.preferences.suppression import suppressions_add_refused
 from apps.providers.models import ConnectionRole, ProviderSettings
@@ -51,9 +51,10 @@ def refuses_address(code: int, text: str) -> bool:
     A 5xx, unless its enhanced status code says something else than "no such
     address" (5.1.x) or "mailbox disabled" (5.2.1): 5.7.1 "relay denied"
     means our settings are wrong, and must not suppress every recipient;
-    5.2.2 "mailbox full" may pass.
+    5.2.2 "mailbox full" may pass. A refusal of our greeting name (Postfix
+    answers it at RCPT) is about our settings, never the address.
     """
-    if not 500 <= code < 600:
+    if not 500 <= code < 600 or HELO_REFUSAL.search(text):
         return False
     found = ENHANCED_STATUS.match(text)
     return found is None or found.group(1).startswith("1.") or found.group(1) == "2.1"

@@ -543,6 +543,10 @@ class _Batch:
         if self.carrier is None or isinstance(found.outcome, ProviderOutcome):
             return found.detail or "Unexpected error."
         smtp_settings = self.carrier.settings
+        if found.outcome in (Outcome.HELO_REFUSED, Outcome.ENCRYPTION_REQUIRED):
+            # Our settings, not the recipient: what to change, then the server's words.
+            words = describe(found, smtp_settings, password=self.password)
+            return " ".join(filter(None, [words.message, words.hint, str(words.reply or "")]))
         if found.reply is not None:
             return str(describe(found, smtp_settings, password=self.password).reply)
         if found.outcome is Outcome.OTHER:

@@ -45,6 +45,7 @@ class SmtpSettingsAdmin(admin.ModelAdmin):
             },
         ),
         ("Sender", {"fields": ["from_email", "from_name"]}),
+        ("Advanced", {"classes": ["collapse"], "fields": ["ehlo_name"]}),
         (
             "Test email",
             {

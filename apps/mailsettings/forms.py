@@ -166,6 +166,7 @@ class SmtpSettingsForm(TestEmailFields, forms.ModelForm):
             "smtp_domain",
             "from_email",
             "from_name",
+            "ehlo_name",
             "test_to",
             "test_subject",
             "test_body",
@@ -228,6 +229,10 @@ class SmtpSettingsForm(TestEmailFields, forms.ModelForm):
                 "Enter a host name like smtp.example.com: letters, digits, dots and hyphens."
             )
         return host
+
+    def clean_ehlo_name(self):
+        # Lower case, no trailing dot; the model's validators check the form.
+        return self.cleaned_data["ehlo_name"].strip().lower().rstrip(".")
 
     def clean_security(self):
         # One choice makes STARTTLS and implicit TLS exclusive; a crafted

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 
 from apps.core.fields import EncryptedTextField
 from apps.core.models import TenantQuerySet, TimeStampedModel
-from apps.mailsettings.validators import one_line, validate_single_line
+from apps.mailsettings.validators import one_line, validate_fqdn, validate_single_line
 from apps.providers.models import ConnectionRole
 
 PORT_ERROR = "Enter a port between 1 and 65535: usually 587 for STARTTLS, 465 for implicit TLS."
@@ -129,6 +129,17 @@ class SmtpSettings(TimeStampedModel):
             MaxValueValidator(TIMEOUT_MAX, TIMEOUT_ERROR),
         ],
         help_text="How long to wait for the server before giving up.",
+    )
+    ehlo_name = models.CharField(
+        "EHLO name",
+        max_length=253,
+        blank=True,
+        validators=[validate_single_line, validate_fqdn],
+        help_text=(
+            "The name Postmaster greets this server with (HELO/EHLO), e.g. mail.example.com. "
+            "Leave blank for the default. Set it when the server refuses our greeting name: "
+            "some relays want a fully qualified domain name that resolves."
+        ),
     )
 
     objects = TenantQuerySet.as_manager()

@@ -27,6 +27,7 @@ AUDITED_FIELDS = (
     "from_email",
     "from_name",
     "timeout",
+    "ehlo_name",
 )
 SECRET_FIELDS = frozenset({"password"})
 

@@ -6,17 +6,30 @@ chosen, no password over a clear connection unless the security mode is
 "None", and the server's final reply kept for every message.
 `send_test_email()` sends one message and says in plain words what happened;
 `classify()` turns any sending error into an outcome the delivery engine can
-reuse (and tells transient failures from permanent ones).
+reuse (and tells transient failures from permanent ones). `smtp_probe()`
+does what sending needs short of signing in (greeting, EHLO, TLS), for
+/health/.
+
+Every connection greets the server with `ehlo_name()`: the settings' own EHLO
+name, else SMTP_EHLO_NAME, else the host of SITE_URL (never the machine's
+own name, often "localhost", which relays that check HELO names refuse). A
+login is one AUTH command with the best mechanism offered (PLAIN, else
+LOGIN), so a wrong password costs one failed login at the server, not one
+per mechanism (fail2ban-style lockouts count them).
 """
 
 import contextlib
 import email.policy
+import ipaddress
 import logging
+import re
 import smtplib
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -50,6 +63,58 @@ class AuthNotOffered(smtplib.SMTPNotSupportedError):
 
 class OAuthTokenRefused(smtplib.SMTPAuthenticationError):
     """The server refused a fresh OAuth2 access token (XOAUTH2), not a password."""
+
+
+class EncryptionRequired(smtplib.SMTPNotSupportedError):
+    """Security is "None", a login is configured, and the server offers AUTH only after
+    STARTTLS; no password was sent."""
+
+
+# Mechanisms we sign in with, best first. CRAM-MD5 (smtplib's first choice)
+# is not used: it needs the password stored in clear at the server and adds
+# nothing over PLAIN on an encrypted connection.
+LOGIN_MECHANISMS = ("PLAIN", "LOGIN")
+
+
+def ehlo_name(smtp_settings: SmtpSettings | None = None) -> str:
+    """The name to greet a server with (HELO/EHLO).
+
+    The settings' own EHLO name, else settings.SMTP_EHLO_NAME, else the host
+    of SITE_URL (an IP address as an address literal, "[192.0.2.1]"), else
+    the machine's name.
+    """
+    name = (smtp_settings.ehlo_name if smtp_settings is not None else "") or ""
+    name = name or settings.SMTP_EHLO_NAME or urlsplit(settings.SITE_URL).hostname or ""
+    name = name.strip().rstrip(".")
+    if not name:
+        return DNS_NAME.get_fqdn()
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return name
+    return f"[IPv6:{address}]" if address.version == 6 else f"[{address}]"
+
+
+def sign_in(connection: smtplib.SMTP, username: str, password: str) -> tuple[int, bytes]:
+    """One AUTH command with the best mechanism the server offers (PLAIN, else LOGIN).
+
+    smtplib's login() tries every mechanism in turn, so a wrong password
+    makes one failed login per mechanism. Raises SMTPNotSupportedError when
+    the server offers neither (nothing was sent), SMTPAuthenticationError
+    when it refuses the login.
+    """
+    connection.ehlo_or_helo_if_needed()
+    if not connection.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("The server does not offer AUTH.")
+    offered = connection.esmtp_features["auth"].upper().split()
+    mechanism = next((name for name in LOGIN_MECHANISMS if name in offered), None)
+    if mechanism is None:
+        raise smtplib.SMTPNotSupportedError(
+            f"The server offers no sign-in Postmaster uses (it offers: {', '.join(offered)})."
+        )
+    connection.user, connection.password = username, password
+    method = getattr(connection, f"auth_{mechanism.lower()}")
+    return connection.auth(mechanism, method, initial_response_ok=True)
 
 
 @dataclass(frozen=True)
@@ -116,10 +181,13 @@ class SmtpBackend(EmailBackend):
         *,
         policy: netguard.NetworkPolicy,
         oauth_settings: SmtpSettings | None = None,
+        local_hostname: str = "",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.policy = policy
+        # The name we greet the server with (see `ehlo_name()`).
+        self.local_hostname = local_hostname or ehlo_name()
         # Saved settings with an OAuth2 grant: sign in with XOAUTH2, not the password.
         self.oauth_settings = oauth_settings
         self.replies: list[SmtpReply] = []
@@ -137,12 +205,15 @@ class SmtpBackend(EmailBackend):
         if self.oauth_settings is not None:
             # Get (or read the cached) token first: a revoked grant opens no connection.
             access_token_for(self.oauth_settings)
-        params = {"local_hostname": DNS_NAME.get_fqdn(), "timeout": self.timeout}
+        params = {"local_hostname": self.local_hostname, "timeout": self.timeout}
         if self.use_ssl:
             params["context"] = self.ssl_context
         cls = GuardedSMTP_SSL if self.use_ssl else GuardedSMTP
         connection = guarded_connection(cls, self.host, self.port, policy=self.policy, **params)
         try:
+            # Greet now: a refused greeting name fails the connection (SMTPHeloError),
+            # not the first message on it.
+            connection.ehlo_or_helo_if_needed()
             if self.use_tls:
                 try:
                     connection.starttls(context=self.ssl_context)
@@ -160,8 +231,11 @@ class SmtpBackend(EmailBackend):
                     raise OAuthTokenRefused(error.smtp_code, error.smtp_error) from error
             elif self.username and self.password:
                 try:
-                    connection.login(self.username, self.password)
+                    sign_in(connection, self.username, self.password)
                 except smtplib.SMTPNotSupportedError as error:
+                    if not (self.use_tls or self.use_ssl) and connection.has_extn("starttls"):
+                        # AUTH only after STARTTLS: the server wants encryption.
+                        raise EncryptionRequired(str(error)) from error
                     raise AuthNotOffered(str(error)) from error
         except BaseException:
             connection.close()
@@ -232,7 +306,49 @@ def smtp_backend(smtp_settings: SmtpSettings, *, password: str, alias: str) -> S
         use_tls=smtp_settings.security == Security.STARTTLS,
         use_ssl=smtp_settings.security == Security.TLS,
         timeout=smtp_settings.timeout,
+        local_hostname=ehlo_name(smtp_settings),
     )
+
+
+def smtp_probe(smtp_settings: SmtpSettings, *, budget: float) -> None:
+    """Do what sending needs short of signing in: greeting, EHLO, and TLS where configured.
+
+    Certificates are verified as when sending. The whole probe fits in
+    `budget` seconds (TimeoutError past it). Raises what sending would
+    (see `classify()`); returns when the server is ready for a login.
+    """
+    deadline = time.monotonic() + budget
+    backend = smtp_backend(smtp_settings, password="", alias="health")
+
+    def remaining() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("The SMTP check ran out of time.")
+        return left
+
+    params = {"local_hostname": backend.local_hostname, "timeout": remaining()}
+    if backend.use_ssl:
+        params["context"] = backend.ssl_context
+    cls = GuardedSMTP_SSL if backend.use_ssl else GuardedSMTP
+    connection = guarded_connection(
+        cls, backend.host, backend.port, policy=backend.policy, **params
+    )
+    try:
+        connection.sock.settimeout(remaining())
+        connection.ehlo_or_helo_if_needed()
+        if backend.use_tls:
+            connection.sock.settimeout(remaining())
+            try:
+                connection.starttls(context=backend.ssl_context)
+            except smtplib.SMTPNotSupportedError as error:
+                raise StartTLSNotOffered(str(error)) from error
+            connection.sock.settimeout(remaining())
+            connection.ehlo()
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            connection.sock.settimeout(min(remaining(), 1.0))
+            connection.quit()
+    finally:
+        connection.close()
 
 
 class Outcome(StrEnum):
@@ -259,6 +375,10 @@ class Outcome(StrEnum):
     GREETING_REFUSED = "greeting_refused"
     # The address or port is not allowed for these (tenant's) settings.
     NOT_ALLOWED = "not_allowed"
+    # The server refused our HELO/EHLO name (at EHLO, or later naming it, as Postfix does).
+    HELO_REFUSED = "helo_refused"
+    # The server wants an encrypted connection first (530 "Must issue a STARTTLS command").
+    ENCRYPTION_REQUIRED = "encryption_required"
     # What a tenant is told of any failure to reach the server (see `describe`).
     UNREACHABLE = "unreachable"
 
@@ -294,8 +414,48 @@ def _reply_class(outcome: Outcome, code: int, text: bytes | str) -> Classificati
     return Classification(outcome, transient=400 <= code < 500, reply=SmtpReply.of(code, text))
 
 
+# A refusal that names the greeting: Postfix's "Helo command rejected: need
+# fully-qualified hostname" (at RCPT), Exim's "HELO/EHLO ..." and the like.
+HELO_REFUSAL = re.compile(r"\b(?:helo|ehlo)\b", re.IGNORECASE)
+# 530 "Must issue a STARTTLS command first", "5.7.0 Encryption required", "TLS required".
+ENCRYPTION_REFUSAL = re.compile(r"starttls|\btls\b|\bssl\b|encrypt", re.IGNORECASE)
+
+
+def _reply_of(error: BaseException) -> tuple[int, str] | None:
+    """The server's refusal carried by an smtplib error, as (code, text)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused) and error.recipients:
+        code, text = next(iter(error.recipients.values()))
+    elif isinstance(error, smtplib.SMTPResponseException):
+        code, text = error.smtp_code, error.smtp_error
+    else:
+        return None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return code, str(text)
+
+
+def _settings_refusal(error: BaseException) -> Classification | None:
+    """A refusal caused by our connection settings, whatever command it answered.
+
+    A refused greeting name is never the recipient's or the sender's fault,
+    and is worth retrying (the settings may be fixed meanwhile); a 530 asking
+    for STARTTLS is not a missing login.
+    """
+    found = _reply_of(error)
+    if found is None:
+        return None
+    code, text = found
+    if isinstance(error, smtplib.SMTPHeloError) or HELO_REFUSAL.search(text):
+        return Classification(Outcome.HELO_REFUSED, True, reply=SmtpReply.of(code, text))
+    if code in (530, 538) and ENCRYPTION_REFUSAL.search(text):
+        return _reply_class(Outcome.ENCRYPTION_REQUIRED, code, text)
+    return None
+
+
 def classify(error: BaseException) -> Classification:
     """What a sending error means. Order matters: the ssl and smtplib errors are OSErrors."""
+    if (found := _settings_refusal(error)) is not None:
+        return found
     match error:
         case OAuthError():
             return Classification(
@@ -325,6 +485,8 @@ def classify(error: BaseException) -> Classification:
             return Classification(Outcome.CONNECTION_REFUSED, True)
         case StartTLSNotOffered():
             return Classification(Outcome.STARTTLS_NOT_OFFERED, False)
+        case EncryptionRequired():
+            return Classification(Outcome.ENCRYPTION_REQUIRED, False)
         case AuthNotOffered():
             return Classification(Outcome.AUTH_NOT_OFFERED, False)
         case OAuthTokenRefused():
@@ -408,6 +570,18 @@ WORDING = {
         "No password was sent.",
         "If the server needs no login, clear the SMTP username and password. Some servers "
         "offer login only on port 587 with STARTTLS or on port 465: check port and security.",
+    ),
+    Outcome.HELO_REFUSED: (
+        "{host} refused our greeting name ({ehlo_name}): it wants the fully qualified domain "
+        "name of the sending host. This is about our settings, not the recipient.",
+        "Set the EHLO name (under Advanced) to a fully qualified domain name of yours that "
+        "resolves, like mail.example.com, or ask the operator of Postmaster to set "
+        "SMTP_EHLO_NAME.",
+    ),
+    Outcome.ENCRYPTION_REQUIRED: (
+        "{host} requires an encrypted connection before it accepts a login or mail.",
+        "Choose a security setting that encrypts: “STARTTLS” on port 587, or “Implicit "
+        "TLS/SSL” on port 465.",
     ),
     Outcome.AUTH_REQUIRED: (
         "{host} requires a login before it accepts mail.",
@@ -511,6 +685,7 @@ def describe(
         "username": smtp_settings.login_username or "(none)",
         "detail": classification.detail or str(classification.reply or "no details"),
         "hint": classification.hint,
+        "ehlo_name": ehlo_name(smtp_settings),
     }
     reply = classification.reply
     if reply is not None:

@@ -1,3 +1,4 @@
+import re
 import unicodedata
 
 from django.core.exceptions import ValidationError
@@ -31,3 +32,25 @@ def one_line(text: str) -> str:
     # program as an encoded word (a line break); a zero-width space keeps it
     # literal text (and makes Python encode the header, so it arrives as typed).
     return " ".join(cleaned.split()).replace("=?", "=\u200b?")
+
+
+# One DNS label: letters, digits and inner hyphens, at most 63 characters.
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
+EHLO_NAME_ERROR = (
+    "Enter a fully qualified domain name, like mail.example.com: the name of this "
+    "sending host, with at least one dot, letters, digits and hyphens only."
+)
+
+
+def validate_fqdn(value: str) -> None:
+    """A fully qualified domain name, as relays that check HELO/EHLO names want it."""
+    name = str(value).rstrip(".")
+    labels = name.split(".")
+    valid = (
+        len(name) <= 253
+        and len(labels) >= 2
+        and all(_LABEL.match(label) for label in labels)
+        and not labels[-1].isdigit()  # an address, not a name
+    )
+    if not valid:
+        raise ValidationError(EHLO_NAME_ERROR, code="fqdn")

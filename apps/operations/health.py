@@ -7,7 +7,6 @@ cache, so load balancers polling every web process cost little.
 """
 
 import contextlib
-import socket
 import time
 from dataclasses import asdict, dataclass
 
@@ -16,6 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from apps.mailsettings.selectors import host_smtp_settings
+from apps.mailsettings.transport import Outcome, classify, smtp_probe
 from apps.operations.selectors import maintenance_state
 
 OK, ERROR, EAGER = "ok", "error", "eager"
@@ -134,14 +134,26 @@ def _broker_connection(app):
     return app.connection_for_write(url=settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT)
 
 
+# What a failed SMTP check says: plain words, no host, port or server reply.
+SMTP_REASONS = {
+    Outcome.CERTIFICATE_NOT_TRUSTED: "TLS failed: the server's certificate is not trusted",
+    Outcome.TLS_HANDSHAKE_FAILED: "TLS failed: no encrypted connection could be set up",
+    Outcome.STARTTLS_NOT_OFFERED: "TLS failed: the server does not offer STARTTLS",
+    Outcome.HELO_REFUSED: "the server refused our greeting name (EHLO name)",
+    Outcome.GREETING_REFUSED: "the server did not accept a mail session",
+    Outcome.TIMED_OUT: "no answer in time",
+    Outcome.NOT_ALLOWED: "the address is not allowed",
+}
+
+
 def _smtp() -> Check:
+    """What sending needs, without signing in: greeting, EHLO, STARTTLS or the TLS handshake."""
     row = host_smtp_settings()
     if row is None:
         return Check(ERROR, reason="host email settings not set")
-    timeout = min(CHECK_TIMEOUT, row.timeout or CHECK_TIMEOUT)
+    budget = min(CHECK_TIMEOUT, row.timeout or CHECK_TIMEOUT)
     try:
-        with socket.create_connection((row.host, row.port), timeout=timeout):
-            pass
-    except OSError:
-        return Check(ERROR, reason="unreachable")
+        smtp_probe(row, budget=budget)
+    except Exception as error:
+        return Check(ERROR, reason=SMTP_REASONS.get(classify(error).outcome, "unreachable"))
     return Check(OK)

@@ -268,6 +268,10 @@ UNSUBSCRIBE_LINK_DAYS = env.int("UNSUBSCRIBE_LINK_DAYS", default=60)
 SMTP_DEFAULT_TIMEOUT = env.int("SMTP_DEFAULT_TIMEOUT", default=15)
 # A PEM bundle of extra certificate authorities to trust for SMTP TLS.
 SMTP_CA_BUNDLE = env("SMTP_CA_BUNDLE", default="")
+# The name Postmaster greets SMTP servers with (EHLO). Empty: the host of
+# SITE_URL. Relays that check it want a fully qualified domain name that
+# resolves; SMTP settings can name their own (their "EHLO name").
+SMTP_EHLO_NAME = env("SMTP_EHLO_NAME", default="")
 # Test emails (SMTP settings pages) in any hour: per user, and per tenant.
 TEST_EMAIL_LIMIT_PER_USER_HOUR = env.int("TEST_EMAIL_LIMIT_PER_USER_HOUR", default=10)
 TEST_EMAIL_LIMIT_PER_TENANT_HOUR = env.int("TEST_EMAIL_LIMIT_PER_TENANT_HOUR", default=30)

@@ -87,7 +87,9 @@ def test_no_password_over_clear_text_when_the_server_offers_no_auth_there():
         )
         result = send(row)
 
-    assert result.outcome is Outcome.AUTH_NOT_OFFERED
+    # Said as what it is: the server wants encryption (it offers STARTTLS).
+    assert result.outcome is Outcome.ENCRYPTION_REQUIRED
+    assert "STARTTLS" in result.hint
     assert server.auth_mechanisms == []
 
 

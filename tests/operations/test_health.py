@@ -12,7 +12,13 @@ from apps.mailsettings.selectors import host_smtp_settings_forget
 from apps.operations.services import maintenance_update
 from tests.delivery.workers import publishing, queue_delete, wait_until, worker
 from tests.mailsettings.factories import SmtpSettingsFactory
-from tests.smtp_servers import closed_port
+from tests.smtp_servers import (
+    UNTRUSTED_CA,
+    closed_port,
+    silent_server,
+    smtp_server,
+    write_ca_bundle,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +141,69 @@ def test_with_postgresql_redis_and_a_real_worker_everything_is_ok(client, settin
         "workers": "ok",
         "smtp": "ok",
     }
+
+
+# The SMTP check does what sending needs (EHLO, TLS), without signing in ------------------
+
+
+def host_settings_for(server, **fields):
+    SmtpSettingsFactory(**server.connection, **fields)
+    host_smtp_settings_forget()
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_smtp_tls_with_an_untrusted_certificate_fails_the_check_in_plain_words(client, db, tls):
+    with smtp_server(tls=tls, certificate=UNTRUSTED_CA) as server:
+        host_settings_for(server)
+        response, body = health(client)
+
+    assert response.status_code == 200  # SMTP is not required for the balancer
+    assert body["status"] == "degraded"
+    smtp = body["checks"]["smtp"]
+    assert smtp["status"] == "error"
+    assert smtp["reason"] == "TLS failed: the server's certificate is not trusted"
+    assert str(server.port) not in response.text
+
+
+def test_smtp_starttls_the_server_does_not_offer_fails_the_check(client, db):
+    with smtp_server() as server:
+        SmtpSettingsFactory(host=server.host, port=server.port, security="starttls")
+        host_smtp_settings_forget()
+        _, body = health(client)
+
+    assert body["checks"]["smtp"]["status"] == "error"
+    assert body["checks"]["smtp"]["reason"] == "TLS failed: the server does not offer STARTTLS"
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_smtp_tls_that_works_is_ok_and_nobody_signs_in(client, db, settings, tmp_path, tls):
+    settings.SMTP_CA_BUNDLE = write_ca_bundle(tmp_path)
+    with smtp_server(tls=tls, users={"ann": "s3cret-pw"}) as server:
+        host_settings_for(server, username="ann", secret="s3cret-pw")
+        _, body = health(client)
+
+    assert body["checks"]["smtp"]["status"] == "ok"
+    assert server.greetings >= 1
+    assert server.auth_mechanisms == []
+
+
+def test_smtp_a_refused_greeting_name_fails_the_check(client, db, settings):
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    settings.SMTP_EHLO_NAME = ""
+    with smtp_server(fqdn_helo="ehlo") as server:
+        host_settings_for(server)
+        _, body = health(client)
+
+    assert body["checks"]["smtp"]["status"] == "error"
+    assert body["checks"]["smtp"]["reason"] == "the server refused our greeting name (EHLO name)"
+
+
+def test_smtp_a_server_that_never_greets_fails_the_check_within_its_budget(client, db):
+    with silent_server() as server:
+        SmtpSettingsFactory(host=server.host, port=server.port, timeout=60)
+        host_smtp_settings_forget()
+        _, body = health(client)
+
+    smtp = body["checks"]["smtp"]
+    assert smtp["status"] == "error"
+    assert smtp["reason"] == "no answer in time"
