@@ -1,4 +1,4 @@
-"""Each sensitive action (apps.accounts.reauth.SENSITIVE_ACTIONS) with a fresh and a stale confirmation.
+"""Each sensitive action (apps.accounts.reauth) with a fresh and a stale confirmation.
 
 Stale: a GET is sent to "Confirm your password", a POST is not carried out
 (the confirm page, 403, "Your changes were not saved"), and nothing changes:
