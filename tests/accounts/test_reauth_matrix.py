@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.test import Client
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, resolve, reverse
 
 from apps.accounts.models import User
 from apps.accounts.reauth import SENSITIVE_ACTIONS, SESSION_KEY, sensitive_action
@@ -296,3 +296,13 @@ def test_after_a_refused_post_the_confirm_page_leads_back_to_the_form_it_came_fr
         headers={"referer": "https://evil.example/x"},
     )
     assert "evil.example" not in forged.text
+
+
+def test_the_fields_named_for_admin_forms_exist(world):
+    """A misspelt field would silently drop its protection."""
+    for action in SENSITIVE_ACTIONS:
+        if not action.fields:
+            continue
+        model_admin = resolve(world.url(action.view)).func.model_admin
+        for name in action.fields:
+            model_admin.model._meta.get_field(name)  # raises FieldDoesNotExist
