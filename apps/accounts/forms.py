@@ -1,5 +1,13 @@
 from django import forms
 from django.contrib.auth import forms as auth_forms
+from django.urls import reverse
+
+from apps.accounts.lockout import password_check
+from apps.core.links import absolute_url
+
+WRONG_CURRENT_PASSWORD = (
+    "That is not your current password. Type it again, or sign out and reset your password."
+)
 
 
 class LoginForm(auth_forms.AuthenticationForm):
@@ -13,7 +21,15 @@ class LoginForm(auth_forms.AuthenticationForm):
 
 
 class PasswordResetForm(auth_forms.PasswordResetForm):
-    pass
+    """Django's form; the link in the email is built from SITE_URL, never the Host header."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        path = reverse(
+            "accounts:password_reset_confirm",
+            kwargs={"uidb64": context["uid"], "token": context["token"]},
+        )
+        context = {**context, "link": absolute_url(path)}
+        super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
 
 
 class SetPasswordForm(auth_forms.SetPasswordForm):
@@ -21,11 +37,24 @@ class SetPasswordForm(auth_forms.SetPasswordForm):
 
 
 class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's form; a wrong current password counts towards the sign-in lockout."""
+
     error_messages = {
         **auth_forms.PasswordChangeForm.error_messages,
-        "password_incorrect": "That is not your current password. Type it again, "
-        "or sign out and reset your password.",
+        "password_incorrect": WRONG_CURRENT_PASSWORD,
     }
+
+    def __init__(self, user, *args, request, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        if not password_check(request=self.request, user=self.user, password=old_password):
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password
 
 
 class EmailChangeForm(forms.Form):
@@ -40,17 +69,16 @@ class EmailChangeForm(forms.Form):
         help_text="So nobody else can change it from a computer you left signed in.",
     )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, request, **kwargs):
         self.user = user
+        self.request = request
         super().__init__(*args, **kwargs)
 
     def clean_password(self):
+        # Counts towards the sign-in lockout, like a wrong password at sign-in.
         password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError(
-                "That is not your current password. Type it again, "
-                "or sign out and reset your password."
-            )
+        if not password_check(request=self.request, user=self.user, password=password):
+            raise forms.ValidationError(WRONG_CURRENT_PASSWORD)
         return password
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from axes.helpers import get_client_username, get_cool_off
 from axes.models import AccessAttempt
+from django.contrib.auth import authenticate
 from django.db.models import Max
 from django.shortcuts import render
 from django.utils import timezone
@@ -33,6 +34,18 @@ def lockout_username(request, credentials) -> str | None:
 def client_ip(request) -> str | None:
     """The address the connection came from; never a header the client can set."""
     return request.META.get("REMOTE_ADDR") or None
+
+
+def password_check(*, request, user: User, password: str) -> bool:
+    """Whether `password` is the signed-in `user`'s, counted like a sign-in attempt.
+
+    Every form that asks for the current password (confirm your password,
+    change email, change password) checks it here: through `authenticate`,
+    so a wrong one adds to the account's sign-in failures and a locked
+    account is refused even the right one (the lockout page is shown).
+    """
+    confirmed = authenticate(request, username=user.email, password=password)
+    return confirmed is not None and confirmed.pk == user.pk
 
 
 def locked_until(username: str) -> datetime | None:

@@ -1,6 +1,5 @@
 import logging
 
-from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -13,10 +12,11 @@ from apps.accounts.email_change import (
     email_change_token_make,
     email_taken,
 )
-from apps.accounts.lockout import unlock_account
+from apps.accounts.lockout import password_check, unlock_account
 from apps.accounts.models import User
 from apps.accounts.reauth import reauth_stamp
 from apps.audit.services import SECRET_CHANGED, audit_record, field_changes
+from apps.core.links import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +87,6 @@ def user_password_change(*, user: User, password: str, request=None) -> User:
     return user
 
 
-def _absolute(request, path: str) -> str:
-    return request.build_absolute_uri(path) if request is not None else path
-
-
 def _send(subject: str, template: str, context: dict, to: str) -> None:
     send_mail(subject, render_to_string(template, context), None, [to], using="default")
 
@@ -110,7 +106,7 @@ def user_email_change_request(*, user: User, new_email: str, request=None) -> No
     context = {
         "user": user,
         "new_email": new_email,
-        "link": _absolute(request, reverse("account:email_confirm", args=[token])),
+        "link": absolute_url(reverse("account:email_confirm", args=[token])),
         "expires_days": EMAIL_CHANGE_MAX_AGE.days,
     }
     try:
@@ -180,11 +176,10 @@ def user_password_reset(*, user: User, request=None) -> None:
 def user_reauthenticate(*, user: User, password: str, request) -> bool:
     """Check the signed-in user's password again ("sudo mode"); audited either way.
 
-    Through `authenticate`, so wrong passwords here count towards the
-    sign-in lockout like those on the sign-in page.
+    Wrong passwords here count towards the sign-in lockout like those on
+    the sign-in page, and a locked account cannot confirm.
     """
-    confirmed = authenticate(request, username=user.email, password=password)
-    ok = confirmed is not None and confirmed.pk == user.pk
+    ok = password_check(request=request, user=user, password=password)
     if ok:
         reauth_stamp(request)
     with transaction.atomic():

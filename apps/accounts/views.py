@@ -34,6 +34,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("account:overview")
 
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
     def form_valid(self, form):
         services.user_password_change(
             user=form.user, password=form.cleaned_data["new_password1"], request=self.request
@@ -48,7 +51,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 @login_required
 @require_http_methods(["GET", "POST"])
 def email_change(request):
-    form = EmailChangeForm(request.POST or None, user=request.user)
+    form = EmailChangeForm(request.POST or None, user=request.user, request=request)
 
     def save(data):
         services.user_email_change_request(

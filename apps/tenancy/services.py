@@ -18,6 +18,7 @@ from django.utils.text import slugify
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record, field_changes
+from apps.core.links import absolute_url
 from apps.groups.models import UserGroupMember
 from apps.tenancy.invitations import INVITATION_MAX_AGE, invitation_token_make
 from apps.tenancy.models import (
@@ -360,17 +361,13 @@ def membership_invitation_resend(*, membership: Membership, actor: User, request
     _invitation_send(membership=membership, actor=actor, request=request)
 
 
-def _absolute(request, path: str) -> str:
-    return request.build_absolute_uri(path) if request is not None else path
-
-
 def _invitation_send(*, membership: Membership, actor: User, request) -> None:
     user, tenant = membership.user, membership.tenant
     if user.has_usable_password():
-        link = _absolute(request, reverse("tenancy:dashboard", args=[tenant.slug]))
+        link = absolute_url(reverse("tenancy:dashboard", args=[tenant.slug]))
     else:
         token = invitation_token_make(user=user)
-        link = _absolute(request, reverse("invitations:accept", args=[token]))
+        link = absolute_url(reverse("invitations:accept", args=[token]))
     context = {
         "membership": membership,
         "tenant": tenant,

@@ -120,44 +120,9 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # count; not so here: the count is summed over every row of the account.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
-# Re-authentication ("sudo mode", apps/accounts/reauth.py): these pages need
-# the password typed within REAUTH_WINDOW seconds (signing in counts).
+# Re-authentication ("sudo mode", apps/accounts/reauth.py, which lists the
+# actions): the password typed within REAUTH_WINDOW seconds (signing in counts).
 REAUTH_WINDOW = env.int("REAUTH_WINDOW_SECONDS", default=10 * 60)
-REAUTH_URL_NAMES = [
-    # SMTP credentials: the host's (admin) and a tenant's (portal).
-    "admin:mailsettings_smtpsettings_add",
-    "admin:mailsettings_smtpsettings_change",
-    "admin:mailsettings_smtpsettings_delete",
-    "tenancy:mailsettings:edit",
-    "tenancy:mailsettings:use_host",
-    # OAuth2 sign-in for SMTP: a tenant's and the host's.
-    "mailsettings_oauth:setup",
-    "mailsettings_oauth:disconnect",
-    "admin:oauth_oauthgrant_disconnect",
-    # Email-service provider API keys: a tenant's and the host's.
-    "mailsettings_providers:edit",
-    "mailsettings_providers:remove",
-    "mailsettings_providers:secondary",
-    "mailsettings_providers:secondary_remove",
-    "admin:providers_providersettings_remove",
-    "admin:providers_providersettings_secondary",
-    "admin:providers_providersettings_secondary_remove",
-    # Failover through an SMTP server: a tenant's and the host's.
-    "mailsettings_providers:secondary_smtp",
-    "mailsettings_providers:secondary_smtp_remove",
-    "admin:providers_providersettings_secondary_smtp",
-    "admin:providers_providersettings_secondary_smtp_remove",
-    # Who administers the host, and other people's passwords.
-    "admin:tenancy_systemadministrator_grant",
-    "admin:auth_user_password_change",
-]
-# Lists anyone may read whose POST (an admin action: revoke, delete) changes them.
-REAUTH_POST_URL_NAMES = [
-    "admin:mailsettings_smtpsettings_changelist",
-    "admin:tenancy_systemadministrator_changelist",
-    "admin:oauth_oauthgrant_changelist",  # the host's OAuth2 setup form
-    "admin:providers_providersettings_changelist",  # the host's provider form
-]
 
 # Headers. Everything the pages load comes from this site: no inline script
 # or style (static files set what is dynamic), no plugins, no framing.

@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 from django.utils.html import strip_tags
@@ -29,7 +30,7 @@ ACCOUNT = reverse("account:overview")
 PASSWORD = reverse("account:password_change")
 EMAIL = reverse("account:email_change")
 NEW_PASSWORD = "a-brand-new-Passw0rd"
-LINK = re.compile(r"http://testserver(/me/account/email/confirm/\S+/)")
+LINK = re.compile(re.escape(settings.SITE_URL) + r"(/me/account/email/confirm/\S+/)")
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
+from django.conf import settings
+from django.test import Client
 from django.urls import reverse
 
 from apps.audit.models import AuditEntry
@@ -129,9 +131,73 @@ def test_a_password_reset_lifts_the_pause(client, ann, mailoutbox):
     fail(client, ann.email, 5)
     client.post(reverse("accounts:password_reset"), {"email": ann.email})
     [mail] = mailoutbox
-    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.body).group(1)
+    link = re.search(re.escape(settings.SITE_URL) + r"(/accounts/reset/\S+/)", mail.body).group(1)
     form_url = client.get(link).url  # Django swaps the token for a session key
     new = {"new_password1": "a brand new pass 42", "new_password2": "a brand new pass 42"}
     assert client.post(form_url, new)["Location"] == reverse("accounts:password_reset_complete")
     assert signed_in(sign_in(client, ann.email, "a brand new pass 42"))
     assert AuditEntry.objects.filter(action="user.password_reset", target_id=str(ann.pk)).exists()
+
+
+# The current password on the account forms counts like a sign-in ------------------------------
+
+CHANGE_EMAIL = "/me/account/email/"
+CHANGE_PASSWORD = "/me/account/password/"
+CONFIRM = "/me/account/confirm-password/"
+
+
+def _change_email(client, password):
+    return client.post(CHANGE_EMAIL, {"email": "ann@new.example", "password": password})
+
+
+def _change_password(client, password):
+    new = "a brand new pass 42"
+    data = {"old_password": password, "new_password1": new, "new_password2": new}
+    return client.post(CHANGE_PASSWORD, data)
+
+
+def _confirm(client, password):
+    return client.post(CONFIRM, {"password": password, "next": "/"})
+
+
+@pytest.mark.parametrize("form", [_change_email, _change_password, _confirm])
+def test_wrong_current_passwords_lock_the_account(client, ann, mailoutbox, form):
+    client.force_login(ann)
+    for _ in range(4):
+        assert form(client, "guess").status_code == 200  # the form again, with the error
+    assert form(client, "guess").status_code == 429  # the fifth pauses the account
+    # The right one is refused now, here and at sign-in, and nothing changed.
+    response = form(client, TEST_PASSWORD)
+    assert response.status_code == 429
+    assert "Sign-in paused for this account" in response.content.decode()
+    ann.refresh_from_db()
+    assert ann.check_password(TEST_PASSWORD)
+    assert not mailoutbox
+    client.logout()
+    assert sign_in(client, ann.email).status_code == 429
+    assert AuditEntry.objects.filter(action="user.locked_out", target_id=str(ann.pk)).exists()
+
+
+def test_guesses_on_different_forms_add_up(client, ann):
+    client.force_login(ann)
+    _change_email(client, "guess")
+    _change_password(client, "guess")
+    _confirm(client, "guess")
+    fail(Client(), ann.email, 1)  # another browser's sign-in
+    assert _change_email(client, "guess").status_code == 429
+
+
+def test_a_right_current_password_still_works_below_the_limit(client, ann, mailoutbox):
+    client.force_login(ann)
+    for _ in range(4):
+        _change_email(client, "guess")
+    assert _change_email(client, TEST_PASSWORD).status_code == 302
+    assert len(mailoutbox) == 1
+
+
+def test_the_admin_password_page_is_the_account_one(client, system_admin):
+    """The admin's own "Change password" form never counted guesses: it leads to the portal's."""
+    client.force_login(system_admin)
+    response = client.get("/admin/password_change/")
+    assert response.status_code == 302
+    assert response["Location"] == CHANGE_PASSWORD

@@ -5,6 +5,7 @@ import email.policy
 import re
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from tests.factories import TEST_PASSWORD, UserFactory
@@ -28,7 +29,7 @@ def test_password_reset_mail_arrives_and_its_link_sets_a_new_password(client):
     message = email.message_from_bytes(received.content, policy=email.policy.default)
     assert message["From"].addresses[0].display_name == "Postmaster"
     text = message.get_body(("plain",)).get_content()
-    link = re.search(r"http://testserver(/accounts/reset/\S+/)", text).group(1)
+    link = re.search(re.escape(settings.SITE_URL) + r"(/accounts/reset/\S+/)", text).group(1)
 
     form_page = client.get(link, follow=True)
     assert "Choose a new password" in form_page.text

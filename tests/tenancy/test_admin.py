@@ -1,6 +1,7 @@
 """The host portal: tenants and system administrators in the Django admin, through the services."""
 
 import pytest
+from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
@@ -66,7 +67,7 @@ def test_invite_the_first_tenant_admin(admin_client, tenant, mailoutbox):
     assert (membership.user.email, membership.role) == ("boss@acme.example", Role.TENANT_ADMIN)
     (message,) = mailoutbox
     assert message.to == ["boss@acme.example"]
-    assert "http://testserver/invitations/" in message.body
+    assert f"{settings.SITE_URL}/invitations/" in message.body
 
 
 def test_inviting_twice_explains_instead_of_failing(admin_client, tenant, tenant_admin):

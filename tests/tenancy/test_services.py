@@ -1,4 +1,5 @@
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from apps.audit.models import AuditEntry
@@ -265,7 +266,9 @@ def test_invite_creates_an_inactive_account_and_emails_a_link(tenant, tenant_adm
     (message,) = mailoutbox
     assert message.to == ["New.Person@example.com"]
     assert message.subject == "You are invited to Acme on Postmaster"
-    assert "http://postmaster.example/invitations/" in message.body
+    # From SITE_URL, never the request's Host header.
+    assert f"{settings.SITE_URL}/invitations/" in message.body
+    assert "postmaster.example" not in message.body
     assert "expires in 7 days" in message.body
     entry = _last("membership.invited")
     assert (entry.actor, entry.tenant) == (tenant_admin, tenant)
