@@ -252,6 +252,12 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     # The same, without a new redis-py client per cache call (see apps/core/cache.py).
     CACHES["default"]["BACKEND"] = "apps.core.cache.PostmasterRedisCache"
 
+# The events API's limit per token (apps/api/ratelimit.py): a steady rate per
+# minute, and a burst an idle token may send at once on top of it. Past it
+# the API answers 429 with Retry-After. 0 per minute turns the limit off.
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+API_RATE_LIMIT_BURST = env.int("API_RATE_LIMIT_BURST", default=120)
+
 # The local mail catcher (`manage.py mailcatcher`) and its pages.
 MAILCATCHER_ENABLED = env.bool("MAILCATCHER_ENABLED", default=False)
 MAILCATCHER_HOST = env("MAILCATCHER_HOST", default="127.0.0.1")
