@@ -274,9 +274,13 @@ UNSUBSCRIBE_LINK_DAYS = env.int("UNSUBSCRIBE_LINK_DAYS", default=60)
 SMTP_DEFAULT_TIMEOUT = env.int("SMTP_DEFAULT_TIMEOUT", default=15)
 # A PEM bundle of extra certificate authorities to trust for SMTP TLS.
 SMTP_CA_BUNDLE = env("SMTP_CA_BUNDLE", default="")
-# Test emails (SMTP settings pages) in any hour: per user, and per tenant.
+# Test emails (SMTP and provider settings pages, and rules' Test) in any hour: per
+# user, and per tenant.
 TEST_EMAIL_LIMIT_PER_USER_HOUR = env.int("TEST_EMAIL_LIMIT_PER_USER_HOUR", default=10)
 TEST_EMAIL_LIMIT_PER_TENANT_HOUR = env.int("TEST_EMAIL_LIMIT_PER_TENANT_HOUR", default=30)
+# A notification rule's Test counts as one test email against those limits, and
+# mails at most this many of the rule's recipients.
+RULE_TEST_MAX_RECIPIENTS = env.int("RULE_TEST_MAX_RECIPIENTS", default=50)
 
 # OAuth2 sign-in for SMTP (apps.oauth). The providers' endpoints, overridable
 # so tests (and a sovereign cloud) can point elsewhere; {tenant} is the
