@@ -10,6 +10,7 @@ trip, atomic, on Redis's own clock, so every web process counts the same.
 Other caches (development) take the same steps in Python, per process.
 """
 
+import logging
 import math
 import threading
 import time
@@ -21,6 +22,8 @@ from django.core.cache.backends.redis import RedisCache
 
 # KEYS[1]: the token's key. ARGV: the interval and the burst tolerance (burst times interval),
 # in milliseconds. Answers {allowed (1/0), milliseconds until the next request fits}.
+logger = logging.getLogger(__name__)
+
 GCRA_LUA = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -97,7 +100,12 @@ def api_rate_take(*, token_id: int) -> RateDecision:
         return RateDecision(True)
     cache = caches["default"]
     take = _redis_take if isinstance(cache, RedisCache) else _local_take
-    allowed, wait_ms = take(cache, _key(token_id), *limits)
+    try:
+        allowed, wait_ms = take(cache, _key(token_id), *limits)
+    except Exception:
+        # The cache server is down: events are still taken (the database decides), unlimited.
+        logger.warning("The events API's rate limit could not be checked", exc_info=True)
+        return RateDecision(True)
     if allowed:
         return RateDecision(True)
     return RateDecision(False, retry_after=max(1, math.ceil(wait_ms / 1000)))

@@ -10,6 +10,7 @@ from apps.api.ratelimit import api_rate_take
 from apps.delivery.models import Event
 from apps.pipelines.models import ProjectApiToken
 from tests.api.conftest import EVENTS_URL, bearer, event_body, make_token, post_event
+from tests.smtp_servers import closed_port
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +103,14 @@ def test_two_clients_share_the_count_through_redis(settings, small_limit):
     assert not refused.allowed
     assert 1 <= refused.retry_after <= 60
     assert api_rate_take(token_id=424243).allowed
+
+
+def test_a_cache_server_that_is_down_lets_requests_through(api, pipeline, settings, small_limit):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "apps.core.cache.PostmasterRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+        }
+    }
+    for run in range(5):
+        assert post_event(api, event_body(run_id=str(run))).status_code == 202
