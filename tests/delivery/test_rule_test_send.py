@@ -188,3 +188,17 @@ def test_rule_tests_and_settings_test_emails_share_the_tenants_limit(
     # And a rule's Test counts against the settings pages' test emails.
     with pytest.raises(TestEmailLimitError):
         smtp_test_email_limit_check(user=tenant_admin, tenant=tenant)
+
+
+def test_a_mandatory_rules_test_reaches_a_shared_address_someone_unsubscribed(
+    tenant, tenant_admin, deploy_prod, mail_server, sink
+):
+    Suppression.objects.create(tenant=tenant, address="ops@x.example", reason="unsubscribed")
+    optional = NotificationRuleFactory(pipeline=deploy_prod, addresses=["ops@x.example"])
+    mandatory = NotificationRuleFactory(
+        pipeline=deploy_prod, addresses=["ops@x.example"], mandatory=True
+    )
+
+    assert not rule_test_send(rule=optional, actor=tenant_admin).addresses[0].sent
+    assert rule_test_send(rule=mandatory, actor=tenant_admin).addresses[0].sent
+    assert len(sink.accepted) == 1
