@@ -47,6 +47,8 @@ SNS_CONFIRM_TIMEOUT = 10
 MAILGUN_SIGNATURE_MAX_AGE = 15 * 60
 
 UNREADABLE = "The events could not be read: send the provider's JSON report as it is."
+# What reading a malformed body raises (UnicodeDecodeError and JSON errors are ValueErrors).
+UNREADABLE_ERRORS = (AnymailError, ValueError, KeyError, IndexError, TypeError, AttributeError)
 TOO_DEEP = "The events could not be read: the JSON is nested too deeply for a provider's report."
 
 
@@ -86,7 +88,8 @@ class EndpointWebhookMixin:
             )
             return _challenge()
         # Validators and parsers read the body as JSON: a deeply nested one raises
-        # RecursionError, and any other surprise is the post's fault, never a 500.
+        # RecursionError; that and any parse error are the post's fault (400), never a 500.
+        # What is not a parse error (a database outage) stays a 5xx: the provider retries.
         try:
             self.run_validators(request)
         except AnymailWebhookValidationFailure as exc:
@@ -94,7 +97,7 @@ class EndpointWebhookMixin:
             return HttpResponseBadRequest("Refused: the request is not signed as expected.")
         except RecursionError:
             return self._unreadable(TOO_DEEP, "nested too deeply")
-        except Exception as exc:
+        except UNREADABLE_ERRORS as exc:
             return self._unreadable("The request could not be read.", exc)
         try:
             events = self.parse_events(request)
@@ -106,7 +109,7 @@ class EndpointWebhookMixin:
             return HttpResponseBadRequest("Refused: the request is not what was expected.")
         except RecursionError:
             return self._unreadable(TOO_DEEP, "nested too deeply")
-        except Exception as exc:
+        except UNREADABLE_ERRORS as exc:
             return self._unreadable(UNREADABLE, exc)
         tracking_events_apply(endpoint=self.endpoint, events=events)
         return HttpResponse()
