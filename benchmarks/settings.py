@@ -33,6 +33,9 @@ POST_OFFICE = {"DEFAULT_MAILER": "sink"}
 CACHES = {
     "default": {**CACHES["default"], "KEY_PREFIX": os.environ.get("POSTMASTER_BENCH_RUN", "bench")}
 }
+# The API's per-token limit stays on (its check is measured) but never refuses here.
+API_RATE_LIMIT_PER_MINUTE = 10**9
+
 # Only what goes wrong: the engine logs nothing per message, Celery and gunicorn do.
 LOGGING = {
     **LOGGING,

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
+from apps.api.ratelimit import api_rate_take
 from apps.pipelines.models import ProjectApiToken
 from apps.pipelines.selectors import api_token_authenticate
 from apps.pipelines.services import project_api_token_mark_used
@@ -20,6 +21,14 @@ class TokenRejectedError(AuthenticationError):
     def __init__(self, message: str, *, challenge: str = REALM) -> None:
         super().__init__(message=message)
         self.challenge = challenge
+
+
+class RateLimitedError(Exception):
+    """The token sent more requests than API_RATE_LIMIT_PER_MINUTE (and its burst) allow."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 class ProjectTokenAuth(HttpBearer):
@@ -47,5 +56,8 @@ class ProjectTokenAuth(HttpBearer):
                 "A project administrator can create a new one in the portal.",
                 challenge=f'{REALM}, error="invalid_token"',
             )
+        decision = api_rate_take(token_id=found.pk)
+        if not decision.allowed:
+            raise RateLimitedError(decision.retry_after)
         project_api_token_mark_used(token=found)
         return found

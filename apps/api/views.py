@@ -4,6 +4,7 @@ Mounted at /api/v1/. Every answer is JSON; errors are `{"detail": ...}`, and
 invalid input (422) also lists each wrong field with what is wrong with it.
 """
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -11,7 +12,7 @@ from ninja import NinjaAPI, Path, Query, Status
 from ninja.errors import HttpError, ValidationError
 
 from apps.api import schemas
-from apps.api.auth import ProjectTokenAuth, TokenRejectedError
+from apps.api.auth import ProjectTokenAuth, RateLimitedError, TokenRejectedError
 from apps.api.selectors import api_event_get, api_pipeline_get, event_deliveries_page
 from apps.delivery.intake import event_accept
 from apps.delivery.models import SENT_STATUSES, DeliveryStatus
@@ -31,6 +32,11 @@ the email is sent in the background. Follow it at `status_url`.
 **Retrying safely.** Give an `idempotency_key`: the same key within 24 hours
 answers the first event again (`"repeat": true`) and sends nothing twice.
 
+**Rate limit.** Each token may make API_RATE_LIMIT_PER_MINUTE requests a
+minute (600 unless the host changed it), plus a burst after a quiet spell;
+past it the API answers `429` with a `Retry-After` header (seconds) and
+stores nothing. Wait that long and send again.
+
 **Errors** are JSON with a `detail` sentence. Invalid input answers `422`
 and lists each wrong field in `errors`.
 """
@@ -49,7 +55,12 @@ api = NinjaAPI(
     auth=ProjectTokenAuth(),
 )
 
-ERRORS = {401: schemas.ErrorOut, 404: schemas.ErrorOut, 422: schemas.ValidationErrorOut}
+ERRORS = {
+    401: schemas.ErrorOut,
+    404: schemas.ErrorOut,
+    422: schemas.ValidationErrorOut,
+    429: schemas.ErrorOut,
+}
 
 # Pattern constraints in words, for 422 answers.
 PATTERN_HINTS = {
@@ -113,6 +124,19 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 def _token_rejected(request: HttpRequest, exc: TokenRejectedError) -> HttpResponse:
     response = api.create_response(request, {"detail": exc.message}, status=401)
     response["WWW-Authenticate"] = exc.challenge
+    return response
+
+
+@api.exception_handler(RateLimitedError)
+def _rate_limited(request: HttpRequest, exc: RateLimitedError) -> HttpResponse:
+    seconds = f"{exc.retry_after} second{'s' if exc.retry_after != 1 else ''}"
+    detail = (
+        f"Too many requests with this API token: try again in {seconds}. "
+        f"A token may make {settings.API_RATE_LIMIT_PER_MINUTE} requests a minute, "
+        f"and up to {settings.API_RATE_LIMIT_BURST} more at once after a quiet spell."
+    )
+    response = api.create_response(request, {"detail": detail}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
     return response
 
 

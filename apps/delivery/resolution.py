@@ -7,9 +7,12 @@ member. People's own choices apply next (`apps.preferences.selectors`): the
 most specific of their pipeline, project and tenant settings, the event
 types they turned off, and their master switch; a mandatory rule reaches
 them whatever they chose. Suppressed addresses are kept but flagged, so the
-log counts them (mandatory or not); each address is listed once, with the
-most specific reason. Seven queries at most, whatever the number of
-recipients.
+log counts them (mandatory or not), except that an address of no account
+on the list only because it was unsubscribed (one click in a notification,
+or the provider's unsubscribe) still receives mandatory rules: it may be a
+shared alias, and one reader never silences a mandatory rule for the others.
+Each address is listed once, with the most specific reason. Seven queries
+at most, whatever the number of recipients.
 """
 
 from dataclasses import dataclass
@@ -149,6 +152,10 @@ def _opted_out(event: Event, expansion: Expansion) -> set[int]:
 REASONS = dict(SuppressionReason.choices)
 OPTED_OUT = "Not sent: this person turned these notifications off."
 
+# The one suppression a mandatory rule overrides (for an address of no account):
+# an unsubscribe, never a bounce, a complaint or an admin's entry.
+UNSUBSCRIBED = f"Not sent: the address is on the suppression list ({REASONS['unsubscribed']})."
+
 
 def _suppressed(event: Event, expansion: Expansion) -> dict[str, str]:
     """{address: why not} for the addresses on the tenant's suppression list."""
@@ -184,17 +191,27 @@ def recipients_of(
     if suppressed is None:
         suppressed = _suppressed(event, expansion)
     recipients: dict[str, Recipient] = {}
-    held_out: set[str] = set()  # kept only to be listed as opted out
+    held_out: set[str] = set()  # kept only to be listed as opted out or unsubscribed
     for c in expansion.candidates:
         if c.address in recipients and c.address not in held_out:
             continue
         user_id = c.user_id or expansion.owners.get(c.address)
         not_sent = suppressed.get(c.address, "")
+        # An address of no account may be shared: whoever unsubscribed it spoke for
+        # everyone who reads it, which never silences a mandatory rule.
+        shared_unsubscribed = not_sent == UNSUBSCRIBED and user_id is None
+        if shared_unsubscribed and c.mandatory:
+            not_sent = ""
         if user_id in opted_out and not c.mandatory:
             if not keep_opted_out or c.address in held_out:
                 continue
             held_out.add(c.address)
             not_sent = not_sent or OPTED_OUT
+        elif shared_unsubscribed and not c.mandatory:
+            # Listed as not sent, unless a mandatory rule further down names it too.
+            if c.address in held_out:
+                continue
+            held_out.add(c.address)
         else:
             held_out.discard(c.address)
         reason = f"You receive this because {c.reason}."

@@ -18,7 +18,7 @@ import secrets
 import smtplib
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import psycopg
@@ -56,6 +56,7 @@ from apps.delivery.sending import (
     ReconnectsExhaustedError,
     carriers_for,
 )
+from apps.mailsettings.services import TestEmailLimitError, smtp_test_email_limit_check
 from apps.mailsettings.transport import Classification, Outcome, classify, describe
 from apps.pipelines.models import EventType, Level, NotificationRule, Pipeline
 from apps.providers.transport import Outcome as ProviderOutcome
@@ -871,9 +872,15 @@ def rule_test_send(*, rule: NotificationRule, actor, request=None) -> RuleTestRe
     Suppressed addresses and people who turned these notifications off are
     listed, not mailed.
     """
+    try:
+        smtp_test_email_limit_check(user=actor, tenant=rule.tenant)
+    except TestEmailLimitError as limited:
+        # Refused before anything is sent: not audited, so not counted either.
+        return RuleTestResult(f"Nothing was sent. {limited.message}")
     event = _sample_event(rule)
     prefetch_related_objects([rule], "groups")
     recipients = recipients_of(rules_expand(rules=[rule], event=event), event, keep_opted_out=True)
+    recipients, over_cap = _test_recipients_capped(recipients)
     carriers = carriers_for(rule.tenant)
     if not recipients:
         result = RuleTestResult(
@@ -887,19 +894,42 @@ def rule_test_send(*, rule: NotificationRule, actor, request=None) -> RuleTestRe
         )
     else:
         result = _test_send(event, recipients, carriers[0])
+    if over_cap and carriers:
+        cap = settings.RULE_TEST_MAX_RECIPIENTS
+        words = (
+            f"A test mails at most {cap} recipients: the other {over_cap} of this rule's "
+            "recipients were not mailed. They get the rule's real notifications as usual."
+        )
+        result = replace(result, hint=f"{result.hint} {words}".strip())
+    changes = {
+        "sent": sum(r.sent for r in result.addresses),
+        "not sent": sum(not r.sent for r in result.addresses),
+    }
+    if over_cap:
+        changes["not mailed (over the test's cap)"] = over_cap
     with transaction.atomic():
         audit_record(
             actor=actor,
             action="notification_rule.test_sent",
             target=rule,
-            changes={
-                "sent": sum(r.sent for r in result.addresses),
-                "not sent": sum(not r.sent for r in result.addresses),
-            },
+            changes=changes,
             tenant=rule.tenant,
             request=request,
         )
     return result
+
+
+def _test_recipients_capped(recipients: list[Recipient]) -> tuple[list[Recipient], int]:
+    """The recipients a test mails (the first RULE_TEST_MAX_RECIPIENTS), and how many are left.
+
+    Those that would not be mailed anyway (suppressed, opted out) are listed, and cost nothing.
+    """
+    cap = settings.RULE_TEST_MAX_RECIPIENTS
+    mailable = [r.address for r in recipients if not r.not_sent]
+    if len(mailable) <= cap:
+        return recipients, 0
+    kept = set(mailable[:cap])
+    return [r for r in recipients if r.not_sent or r.address in kept], len(mailable) - cap
 
 
 def _test_send(event: Event, recipients: list[Recipient], carrier: Carrier) -> RuleTestResult:

@@ -148,6 +148,9 @@ def tenant_smtp_network_update(
 
 
 TEST_EMAIL_ACTION = "smtp_settings.test_sent"
+# What the hourly test-email limits count: the settings pages' test emails, and
+# the Test button of notification rules (apps.delivery.services.rule_test_send).
+TEST_EMAIL_ACTIONS = (TEST_EMAIL_ACTION, "notification_rule.test_sent")
 LIMIT_WINDOW = timedelta(hours=1)
 
 
@@ -167,7 +170,9 @@ def smtp_test_email_limit_check(*, user, tenant: Tenant | None) -> None:
     pass the check; the limit is against abuse, not an exact quota.
     """
     now = timezone.now()
-    recent = AuditEntry.objects.filter(action=TEST_EMAIL_ACTION, created_at__gt=now - LIMIT_WINDOW)
+    recent = AuditEntry.objects.filter(
+        action__in=TEST_EMAIL_ACTIONS, created_at__gt=now - LIMIT_WINDOW
+    )
     checks = [
         (recent.filter(actor=user), settings.TEST_EMAIL_LIMIT_PER_USER_HOUR, "You have"),
     ]

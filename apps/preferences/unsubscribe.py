@@ -8,8 +8,12 @@ may do one thing with it: unsubscribe that recipient from that scope, which
 is what a mail program's one-click POST does, without signing in.
 
 Someone with an account gets a "none" preference at the scope (rules an
-administrator made mandatory still reach them); an address without one
-goes on the tenant's suppression list.
+administrator made mandatory still reach them). An address without one may
+be shared (a team's alias: whoever reads it holds the link), so its link
+stops the tenant's notifications to that address for everyone who reads it,
+through the suppression list, but never a mandatory rule: the engine still
+sends those to an unsubscribed address (apps.delivery.resolution). Only a
+tenant administrator can stop a mandatory rule, by editing the rule.
 """
 
 from dataclasses import dataclass
@@ -77,7 +81,7 @@ class UnsubscribeLink:
     def what(self) -> str:
         """What unsubscribing stops, in words: "pipeline “Deploy prod” of project “Payments”"."""
         if self.user is None:
-            return f"everything from {self.tenant}"
+            return f"the notifications of {self.tenant} that are not mandatory"
         if self.pipeline is not None:
             return f"pipeline “{self.pipeline}” of project “{self.project}”"
         if self.project is not None:
@@ -160,7 +164,10 @@ def _suppress(link: UnsubscribeLink, request) -> UnsubscribeResult:
     suppression, created = Suppression.objects.get_or_create(
         tenant=link.tenant,
         address=link.address.lower(),
-        defaults={"reason": SuppressionReason.UNSUBSCRIBED, "detail": detail + "."},
+        defaults={
+            "reason": SuppressionReason.UNSUBSCRIBED,
+            "detail": f"{detail}. Mandatory rules still reach it.",
+        },
     )
     if created:
         audit_record(

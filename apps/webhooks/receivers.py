@@ -7,8 +7,10 @@ validators (basic auth, Mailgun's and SendGrid's signatures, SNS's headers) and
 its parsing are kept; what it parsed goes to apps.webhooks.services.
 """
 
+import json
 import logging
 import re
+import time
 
 import requests
 from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
@@ -22,6 +24,7 @@ from anymail.webhooks.mailjet import MailjetTrackingWebhookView
 from anymail.webhooks.postmark import PostmarkTrackingWebhookView
 from anymail.webhooks.sendgrid import SendGridTrackingWebhookView
 from django.contrib.auth.decorators import login_not_required
+from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
@@ -36,6 +39,17 @@ logger = logging.getLogger(__name__)
 # Where Amazon SNS's subscription confirmations may send us: its own HTTPS endpoints only.
 SNS_SUBSCRIBE_URL = re.compile(r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 SNS_CONFIRM_TIMEOUT = 10
+
+# Mailgun signs a timestamp and a random token, and asks receivers to refuse a
+# timestamp far from their clock and a token seen before: signatures older (or
+# newer) than this many seconds are refused, and the tokens of this window are
+# remembered (in the shared cache) to refuse a replay of the same post.
+MAILGUN_SIGNATURE_MAX_AGE = 15 * 60
+
+UNREADABLE = "The events could not be read: send the provider's JSON report as it is."
+# What reading a malformed body raises (UnicodeDecodeError and JSON errors are ValueErrors).
+UNREADABLE_ERRORS = (AnymailError, ValueError, KeyError, IndexError, TypeError, AttributeError)
+TOO_DEEP = "The events could not be read: the JSON is nested too deeply for a provider's report."
 
 
 class SnsConfirmationError(AnymailError):
@@ -73,14 +87,18 @@ class EndpointWebhookMixin:
                 endpoint=self.endpoint, reason="Wrong user name or password.", request=request
             )
             return _challenge()
+        # Validators and parsers read the body as JSON: a deeply nested one raises
+        # RecursionError; that and any parse error are the post's fault (400), never a 500.
+        # What is not a parse error (a database outage) stays a 5xx: the provider retries.
         try:
             self.run_validators(request)
         except AnymailWebhookValidationFailure as exc:
             webhook_refusal_record(endpoint=self.endpoint, reason=str(exc), request=request)
             return HttpResponseBadRequest("Refused: the request is not signed as expected.")
-        except AnymailError as exc:
-            logger.warning("Unreadable %s webhook post: %s", self.endpoint.provider, exc)
-            return HttpResponseBadRequest("The request could not be read.")
+        except RecursionError:
+            return self._unreadable(TOO_DEEP, "nested too deeply")
+        except UNREADABLE_ERRORS as exc:
+            return self._unreadable("The request could not be read.", exc)
         try:
             events = self.parse_events(request)
         except SnsConfirmationError as exc:
@@ -89,11 +107,16 @@ class EndpointWebhookMixin:
         except AnymailWebhookValidationFailure as exc:
             webhook_refusal_record(endpoint=self.endpoint, reason=str(exc), request=request)
             return HttpResponseBadRequest("Refused: the request is not what was expected.")
-        except (AnymailError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            logger.warning("Unreadable %s webhook post: %s", self.endpoint.provider, exc)
-            return HttpResponseBadRequest("The events could not be read.")
+        except RecursionError:
+            return self._unreadable(TOO_DEEP, "nested too deeply")
+        except UNREADABLE_ERRORS as exc:
+            return self._unreadable(UNREADABLE, exc)
         tracking_events_apply(endpoint=self.endpoint, events=events)
         return HttpResponse()
+
+    def _unreadable(self, words: str, why) -> HttpResponse:
+        logger.warning("Unreadable %s webhook post: %s", self.endpoint.provider, why)
+        return HttpResponseBadRequest(words, content_type="text/plain")
 
 
 class _AmazonSESWithoutBoto3(AmazonSESTrackingWebhookView):
@@ -133,9 +156,49 @@ class AmazonSESReceiver(EndpointWebhookMixin, _AmazonSESWithoutBoto3):
     pass
 
 
+def _mailgun_signed(request) -> tuple[str, str]:
+    """(timestamp, token) of a post whose signature anymail has checked."""
+    if request.content_type == "application/json":
+        block = json.loads(request.body.decode("utf-8"))["signature"]
+        return str(block["timestamp"]), str(block["token"])
+    return request.POST["timestamp"], request.POST["token"]
+
+
 class MailgunReceiver(EndpointWebhookMixin, MailgunTrackingWebhookView):
+    _token_key = None
+
     def signing_kwargs(self, endpoint):
         return {"webhook_signing_key": endpoint.signing_key.reveal()}
+
+    def validate_request(self, request):
+        """Anymail checks the signature; here, that it is fresh and not a replay."""
+        super().validate_request(request)
+        timestamp, token = _mailgun_signed(request)
+        try:
+            age = time.time() - float(timestamp)
+        except ValueError:
+            age = float("inf")
+        if not abs(age) <= MAILGUN_SIGNATURE_MAX_AGE:
+            raise AnymailWebhookValidationFailure(
+                "Mailgun webhook signature is stale: its timestamp is more than "
+                f"{MAILGUN_SIGNATURE_MAX_AGE // 60} minutes from this server's clock "
+                "(a replayed post, or a clock that is wrong)."
+            )
+        key = f"webhooks:mailgun-token:{self.endpoint.pk}:{token[:100]}"
+        if not cache.add(key, True, 2 * MAILGUN_SIGNATURE_MAX_AGE):
+            raise AnymailWebhookValidationFailure(
+                "Mailgun webhook token was already used: a replayed post."
+            )
+        self._token_key = key
+
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except BaseException:
+            # Not taken after all: Mailgun's retry of this post must not look like a replay.
+            if self._token_key is not None:
+                cache.delete(self._token_key)
+            raise
 
 
 class SendGridReceiver(EndpointWebhookMixin, SendGridTrackingWebhookView):

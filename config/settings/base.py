@@ -217,6 +217,12 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     # The same, without a new redis-py client per cache call (see apps/core/cache.py).
     CACHES["default"]["BACKEND"] = "apps.core.cache.PostmasterRedisCache"
 
+# The events API's limit per token (apps/api/ratelimit.py): a steady rate per
+# minute, and a burst an idle token may send at once on top of it. Past it
+# the API answers 429 with Retry-After. 0 per minute turns the limit off.
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+API_RATE_LIMIT_BURST = env.int("API_RATE_LIMIT_BURST", default=120)
+
 # The local mail catcher (`manage.py mailcatcher`) and its pages.
 MAILCATCHER_ENABLED = env.bool("MAILCATCHER_ENABLED", default=False)
 MAILCATCHER_HOST = env("MAILCATCHER_HOST", default="127.0.0.1")
@@ -237,9 +243,13 @@ SMTP_CA_BUNDLE = env("SMTP_CA_BUNDLE", default="")
 # SITE_URL. Relays that check it want a fully qualified domain name that
 # resolves; SMTP settings can name their own (their "EHLO name").
 SMTP_EHLO_NAME = env("SMTP_EHLO_NAME", default="")
-# Test emails (SMTP settings pages) in any hour: per user, and per tenant.
+# Test emails (SMTP and provider settings pages, and rules' Test) in any hour: per
+# user, and per tenant.
 TEST_EMAIL_LIMIT_PER_USER_HOUR = env.int("TEST_EMAIL_LIMIT_PER_USER_HOUR", default=10)
 TEST_EMAIL_LIMIT_PER_TENANT_HOUR = env.int("TEST_EMAIL_LIMIT_PER_TENANT_HOUR", default=30)
+# A notification rule's Test counts as one test email against those limits, and
+# mails at most this many of the rule's recipients.
+RULE_TEST_MAX_RECIPIENTS = env.int("RULE_TEST_MAX_RECIPIENTS", default=50)
 
 # OAuth2 sign-in for SMTP (apps.oauth). The providers' endpoints, overridable
 # so tests (and a sovereign cloud) can point elsewhere; {tenant} is the

@@ -9,6 +9,7 @@ from apps.audit.models import AuditEntry
 from apps.delivery.models import Delivery, Event
 from apps.delivery.services import rule_test_send
 from apps.mailsettings.models import SmtpSettings
+from apps.mailsettings.services import TestEmailLimitError, smtp_test_email_limit_check
 from apps.pipelines.models import EventType
 from apps.preferences.models import NotificationPreference, Suppression
 from tests.delivery.engine import add_members
@@ -117,3 +118,87 @@ def test_a_project_rule_without_pipelines_uses_a_sample_pipeline(
 
     message = email.message_from_bytes(sink.accepted[0], policy=email.policy.default)
     assert message["Subject"] == "[Test] [Payments / sample] Pipeline failed"
+
+
+# The cap per Test, and the hourly test-email limits -----------------------------------------
+
+
+def test_a_test_mails_at_most_the_cap_and_says_so(
+    tenant_admin, deploy_prod, mail_server, sink, settings
+):
+    settings.RULE_TEST_MAX_RECIPIENTS = 3
+    Suppression.objects.create(
+        tenant=deploy_prod.tenant, address="gone@x.example", reason="refused"
+    )
+    addresses = ["gone@x.example", *(f"p{n}@x.example" for n in range(7))]
+    rule = NotificationRuleFactory(pipeline=deploy_prod, addresses=addresses)
+
+    result = rule_test_send(rule=rule, actor=tenant_admin)
+
+    assert len(sink.accepted) == 3
+    assert [r.address for r in result.addresses if r.sent] == [
+        "p0@x.example",
+        "p1@x.example",
+        "p2@x.example",
+    ]
+    # The suppressed one is still listed, and costs nothing.
+    assert "gone@x.example" in [r.address for r in result.addresses]
+    assert result.hint == (
+        "A test mails at most 3 recipients: the other 4 of this rule's recipients were not "
+        "mailed. They get the rule's real notifications as usual."
+    )
+    entry = AuditEntry.objects.get(action="notification_rule.test_sent")
+    assert entry.changes["not mailed (over the test's cap)"] == 4
+
+
+def test_the_default_cap_is_fifty(settings):
+    assert settings.RULE_TEST_MAX_RECIPIENTS == 50
+
+
+def test_a_test_counts_against_the_users_hourly_test_email_limit(
+    tenant_admin, deploy_prod, mail_server, sink, settings
+):
+    settings.TEST_EMAIL_LIMIT_PER_USER_HOUR = 2
+    rule = NotificationRuleFactory(pipeline=deploy_prod, addresses=["a@x.example"])
+    for _ in range(2):
+        assert rule_test_send(rule=rule, actor=tenant_admin).ok
+
+    refused = rule_test_send(rule=rule, actor=tenant_admin)
+
+    assert not refused.ok
+    assert refused.message.startswith("Nothing was sent. You have sent 2 test emails")
+    assert "Try again in" in refused.message
+    assert len(sink.accepted) == 2
+    assert AuditEntry.objects.filter(action="notification_rule.test_sent").count() == 2
+
+
+def test_rule_tests_and_settings_test_emails_share_the_tenants_limit(
+    tenant_admin, tenant, deploy_prod, mail_server, sink, settings
+):
+    settings.TEST_EMAIL_LIMIT_PER_TENANT_HOUR = 2
+    # Another admin's test email from the settings page counts for the tenant too.
+    AuditEntry.objects.create(action="smtp_settings.test_sent", tenant=tenant, changes={})
+    rule = NotificationRuleFactory(pipeline=deploy_prod, addresses=["a@x.example"])
+    assert rule_test_send(rule=rule, actor=tenant_admin).ok
+
+    refused = rule_test_send(rule=rule, actor=tenant_admin)
+
+    assert refused.message.startswith(f"Nothing was sent. {tenant} has sent 2 test emails")
+    assert len(sink.accepted) == 1
+    # And a rule's Test counts against the settings pages' test emails.
+    with pytest.raises(TestEmailLimitError):
+        smtp_test_email_limit_check(user=tenant_admin, tenant=tenant)
+
+
+def test_a_mandatory_rules_test_reaches_a_shared_address_someone_unsubscribed(
+    tenant, tenant_admin, deploy_prod, mail_server, sink
+):
+    Suppression.objects.create(tenant=tenant, address="ops@x.example", reason="unsubscribed")
+    optional = NotificationRuleFactory(pipeline=deploy_prod, addresses=["ops@x.example"])
+    mandatory = NotificationRuleFactory(
+        pipeline=deploy_prod, addresses=["ops@x.example"], mandatory=True
+    )
+
+    assert not rule_test_send(rule=optional, actor=tenant_admin).addresses[0].sent
+    assert rule_test_send(rule=mandatory, actor=tenant_admin).addresses[0].sent
+    assert len(sink.accepted) == 1

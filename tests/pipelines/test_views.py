@@ -272,6 +272,24 @@ def test_the_test_button_sends_to_the_rules_real_recipients(admin, tenant, pipel
     assert admin.get(url("rule_test", rule.pk)).status_code == 405
 
 
+def test_the_test_page_says_what_the_cap_left_out_and_when_the_limit_is_reached(
+    admin, tenant, pipeline, settings
+):
+    settings.RULE_TEST_MAX_RECIPIENTS = 2
+    settings.TEST_EMAIL_LIMIT_PER_USER_HOUR = 1
+    rule = NotificationRuleFactory(
+        pipeline=pipeline, name="Failures", addresses=[f"p{n}@example.com" for n in range(5)]
+    )
+    with smtp_server() as server:
+        SmtpSettingsFactory(tenant=tenant, **server.connection)
+        capped = _page(admin.post(url("rule_test", rule.pk)))
+        limited = _page(admin.post(url("rule_test", rule.pk)))
+    assert len([r for m in server.messages for r in m.rcpt_tos]) == 2
+    assert "A test mails at most 2 recipients: the other 3 of this rule" in capped
+    assert "Nothing was sent. You have sent 1 test email in the last hour." in limited
+    assert "alert-danger" in limited
+
+
 # Recent events ----------------------------------------------------------------------------
 
 

@@ -329,3 +329,93 @@ def test_a_project_link_silences_every_pipeline_of_the_project(
         "bob@payments.example": DeliveryStatus.SENT,
         "ops@x.example": DeliveryStatus.SENT,
     }
+
+
+# A shared address: what one reader may stop for everyone --------------------------------------
+
+SHARED = "This address is shared: stopping it stops it for everyone who reads ops@x.example."
+
+
+def test_the_confirmation_of_an_address_without_an_account_says_it_is_shared(
+    mail_client, deploy_prod
+):
+    page = text(mail_client.get(link(deploy_prod, address="ops@x.example")))
+
+    assert SHARED in page
+    assert "except those of rules its administrators made mandatory" in page
+    assert "Nobody can stop a mandatory rule with this link" in page
+    assert "ask a tenant administrator of Acme" in page
+
+
+def test_the_done_page_of_a_shared_address_says_mandatory_rules_still_reach_it(
+    mail_client, deploy_prod
+):
+    page = text(one_click(mail_client, link(deploy_prod, address="ops@x.example")))
+
+    assert "for everyone who reads it. Rules its administrators made mandatory still do." in page
+    assert "To stop a mandatory rule" in page
+    assert "Mandatory rules still reach it." in Suppression.objects.get().detail
+
+
+@pytest.fixture
+def ops_alias(tenant, deploy_prod):
+    """The alias ops@x.example, named by a rule that is not mandatory and by one that is."""
+    group = UserGroupFactory(
+        tenant=tenant, name="Ops", alias_addresses=["ops@x.example"], notify_all_members=False
+    )
+    optional = NotificationRuleFactory(
+        pipeline=deploy_prod, name="Deploys", groups=[group], addresses=[]
+    )
+    mandatory = NotificationRuleFactory(
+        pipeline=None,
+        project=deploy_prod.project,
+        name="Production down",
+        groups=[group],
+        addresses=[],
+        mandatory=True,
+    )
+    return optional, mandatory
+
+
+def test_one_click_on_a_shared_address_never_silences_a_mandatory_rule(
+    mail_client, mail_server, sink, deploy_prod, ops_alias
+):
+    assert one_click(mail_client, link(deploy_prod, address="ops@x.example")).status_code == 200
+
+    # Both rules name the alias: the mandatory one still reaches it.
+    (delivery,) = deliver(make_event(deploy_prod))
+    assert (delivery.address, delivery.status) == ("ops@x.example", DeliveryStatus.SENT)
+    assert "mandatory rule “Production down”" in delivery.reason
+    assert len(sink.accepted) == 1
+
+
+def test_one_click_on_a_shared_address_stops_the_rules_that_are_not_mandatory(
+    mail_client, mail_server, sink, deploy_prod, ops_alias
+):
+    _, mandatory = ops_alias
+    mandatory.delete()
+    one_click(mail_client, link(deploy_prod, address="ops@x.example"))
+
+    (delivery,) = deliver(make_event(deploy_prod))
+    assert (delivery.address, delivery.status) == ("ops@x.example", DeliveryStatus.SUPPRESSED)
+    assert sink.accepted == []
+
+
+def test_a_mandatory_rule_alone_still_reaches_an_unsubscribed_shared_address(
+    mail_client, mail_server, sink, deploy_prod, ops_alias
+):
+    optional, _ = ops_alias
+    optional.delete()
+    one_click(mail_client, link(deploy_prod, address="ops@x.example"))
+
+    (delivery,) = deliver(make_event(deploy_prod))
+    assert delivery.status == DeliveryStatus.SENT
+
+
+def test_a_bounced_shared_address_is_never_mailed_even_by_a_mandatory_rule(
+    tenant, mail_server, sink, deploy_prod, ops_alias
+):
+    Suppression.objects.create(tenant=tenant, address="ops@x.example", reason="refused")
+
+    (delivery,) = deliver(make_event(deploy_prod))
+    assert delivery.status == DeliveryStatus.SUPPRESSED

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -132,8 +133,12 @@ def sns_post_kwargs(sns_message: dict) -> dict:
 # Mailgun -----------------------------------------------------------------------------------
 
 
-def mailgun_sign(payload: dict, signing_key: str) -> dict:
-    timestamp, token = str(int(time.time())), "651869375b9df3c98fc15c4889b102119add1235c38fc92824"
+def mailgun_sign(
+    payload: dict, signing_key: str, *, timestamp: int | None = None, token: str | None = None
+) -> dict:
+    """Signed as Mailgun signs: now, with a new random token of 50 characters (unless given)."""
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    token = token or secrets.token_hex(25)
     signature = hmac.new(
         signing_key.encode("ascii"), f"{timestamp}{token}".encode("ascii"), hashlib.sha256
     ).hexdigest()

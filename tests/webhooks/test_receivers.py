@@ -3,6 +3,7 @@
 import base64
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -16,7 +17,7 @@ from apps.webhooks import receivers
 from apps.webhooks.models import Provider
 from apps.webhooks.services import webhook_endpoint_revoke
 from tests.webhooks import payloads as p
-from tests.webhooks.conftest import SAMPLES, make_hook, sent_delivery
+from tests.webhooks.conftest import MAILGUN_SIGNING_KEY, SAMPLES, make_hook, sent_delivery
 
 pytestmark = [
     pytest.mark.django_db,
@@ -394,3 +395,94 @@ def test_a_confirmation_without_credentials_is_challenged_and_not_opened(hook, s
     url = f"http://127.0.0.1:{sns_stand_in.server_port}/"
     assert hook.post(_confirmation(url), auth=None).status_code == 401
     assert sns_stand_in.requested == []
+
+
+# Bodies that break parsers, and stale or replayed Mailgun signatures ------------------------
+
+
+def _deeply_nested(depth: int = 100_000) -> str:
+    return '{"signature": {}, "event-data": ' + "[" * depth + "]" * depth + "}"
+
+
+def test_a_deeply_nested_body_with_valid_credentials_is_a_400_in_words(hook, delivery):
+    raw = f"{hook.endpoint.username}:{hook.password}".encode()
+    response = hook.client.post(
+        hook.url,
+        data=_deeply_nested(),
+        content_type="application/json",
+        headers={"Authorization": "Basic " + base64.b64encode(raw).decode()},
+    )
+
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "could not be read" in text
+    assert "Traceback" not in text
+    assert "Recursion" not in text
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
+
+
+@pytest.mark.parametrize("provider", [Provider.MAILGUN])
+def test_a_correctly_signed_deeply_nested_mailgun_post_is_a_400(hook, delivery):
+    # Valid credentials and a valid signature: only the depth is wrong.
+    payload = p.mailgun_sign({}, MAILGUN_SIGNING_KEY)
+    body = json.dumps(payload)[:-1] + ', "event-data": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    raw = f"{hook.endpoint.username}:{hook.password}".encode()
+    response = hook.client.post(
+        hook.url,
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": "Basic " + base64.b64encode(raw).decode()},
+    )
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.content.decode()
+
+
+@pytest.mark.parametrize("provider", [Provider.MAILGUN])
+@pytest.mark.parametrize("age", [30 * 24 * 3600, 16 * 60, -16 * 60])
+def test_a_correctly_signed_mailgun_post_with_a_stale_timestamp_is_refused_and_audited(
+    hook, delivery, tenant, age
+):
+    message_id = SAMPLES[Provider.MAILGUN].message_id
+    signed_then = int(time.time()) - age
+    payload = p.mailgun_sign(
+        p.mailgun_bounced(message_id, ADDRESS), MAILGUN_SIGNING_KEY, timestamp=signed_then
+    )
+
+    response = hook.post(payload)
+
+    assert response.status_code == 400
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
+    assert not Suppression.objects.exists()
+    (entry,) = refusals()
+    assert "stale" in entry.changes["reason"]
+    assert entry.tenant == tenant
+
+
+@pytest.mark.parametrize("provider", [Provider.MAILGUN])
+def test_a_mailgun_post_signed_minutes_ago_is_taken(hook, delivery):
+    payload = p.mailgun_sign(
+        p.mailgun_bounced(SAMPLES[Provider.MAILGUN].message_id, ADDRESS),
+        MAILGUN_SIGNING_KEY,
+        timestamp=int(time.time()) - 10 * 60,
+    )
+    assert hook.post(payload).status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.BOUNCED
+
+
+@pytest.mark.parametrize("provider", [Provider.MAILGUN])
+def test_a_replayed_mailgun_post_is_refused_and_audited(hook, delivery, tenant):
+    message_id = SAMPLES[Provider.MAILGUN].message_id
+    delivered = p.mailgun_sign(p.mailgun_delivered(message_id, ADDRESS), MAILGUN_SIGNING_KEY)
+    assert hook.post(delivered).status_code == 200
+    # The same signature (timestamp and token) on another report, seconds later.
+    bounced = {**p.mailgun_bounced(message_id, ADDRESS), "signature": delivered["signature"]}
+
+    assert hook.post(bounced).status_code == 400
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    (entry,) = refusals()
+    assert "already used" in entry.changes["reason"]
