@@ -11,13 +11,12 @@ never with the exception's text (smtplib's errors print as Python tuples).
 
 import logging
 import smtplib
-import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connections, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +59,32 @@ def mail_on_commit(send: Callable[[], object], *, what: str) -> MailOutcome:
     return outcome
 
 
+class MailInTransactionError(RuntimeError):
+    """A programming error: mail about to be sent while a transaction is open."""
+
+
+def in_transaction() -> bool:
+    """Whether this thread holds a transaction open on any database (tests' own excepted).
+
+    The atomic blocks Django's TestCase (pytest-django's `db`) wraps every test in
+    are not the code's: they are marked `_from_testcase`.
+    """
+    return any(
+        not getattr(block, "_from_testcase", False)
+        for connection in connections.all(initialized_only=True)
+        for block in connection.atomic_blocks
+    )
+
+
+def mail_outside_transaction_check() -> None:
+    """Refuse to send while a transaction is open: send with `mail_on_commit` instead."""
+    if in_transaction():
+        raise MailInTransactionError(
+            "Mail must not be sent inside a transaction (it holds the database while the "
+            "mail server answers): send it with apps.core.mail.mail_on_commit."
+        )
+
+
 def mail_failure_in_words(error: BaseException) -> str:
     """Why a mail of the portal was not sent, to follow a colon ("… not sent: <this>.").
 
@@ -90,7 +115,7 @@ def mail_failure_in_words(error: BaseException) -> str:
             return "the mail server closed the connection"
         case ssl.SSLError() | ssl.CertificateError():
             return "the encrypted connection to the host's mail server could not be set up"
-        case TimeoutError() | socket.timeout():
+        case TimeoutError():
             return "the host's mail server did not answer in time"
         case OSError():
             return "the host's mail server could not be reached"
