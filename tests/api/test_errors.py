@@ -2,10 +2,13 @@
 500 for anything else, never a traceback or a server detail, whatever DEBUG is."""
 
 import contextlib
+import json
 import socket
 from pathlib import Path
 
+import kombu
 import pytest
+import redis
 from django.db import connections
 from django.test import Client
 
@@ -177,3 +180,34 @@ def test_other_pages_keep_django_error_pages(client, settings):
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def _real_error(connect):
+    try:
+        connect()
+    except Exception as error:
+        return error
+    raise AssertionError("it connected to a closed port")
+
+
+@pytest.mark.parametrize(
+    "connect",
+    [
+        lambda port: redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=5).ping(),
+        lambda port: kombu.Connection(f"redis://127.0.0.1:{port}//").ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0
+        ),
+    ],
+    ids=["cache", "broker"],
+)
+def test_an_unreachable_cache_or_broker_is_a_503(connect):
+    """What redis-py and kombu raise against a closed port, answered as the database's."""
+    port = _closed_port()
+    error = _real_error(lambda: connect(port))
+
+    response = errors.error_answer(error, log=False)
+
+    assert response.status_code == 503
+    assert str(port) not in response.content.decode()
+    assert json.loads(response.content) == {"detail": errors.UNAVAILABLE_DETAIL}
+    assert response["Retry-After"] == str(errors.RETRY_AFTER)
