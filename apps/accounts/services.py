@@ -17,6 +17,7 @@ from apps.accounts.models import User
 from apps.accounts.reauth import reauth_stamp
 from apps.audit.services import SECRET_CHANGED, audit_record, field_changes
 from apps.core.links import absolute_url
+from apps.core.mail import mail_failure_in_words
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,8 @@ def user_email_change_request(*, user: User, new_email: str, request=None) -> No
     """Send a confirmation link to the new address; the address changes when it is opened.
 
     Nothing changes yet, so nothing is stored but the audit entry (written
-    once the mail is sent).
+    once the mail is sent). No transaction is open while the mail goes: only
+    the audit entry is written, in its own, after it.
     """
     new_email = User.objects.normalize_email(new_email.strip())
     if new_email.lower() == user.email.lower():
@@ -115,9 +117,9 @@ def user_email_change_request(*, user: User, new_email: str, request=None) -> No
         # A mail server's failure is for the person to read, not a crash.
         logger.warning("Email change confirmation to %s not sent: %s", new_email, exc)
         raise ValidationError(
-            f"The confirmation email to {new_email} could not be sent ({exc}). "
-            "Your address did not change. Try again later, or ask the host's administrator "
-            "to check the email settings."
+            f"The confirmation email to {new_email} could not be sent: "
+            f"{mail_failure_in_words(exc)}. Your address did not change. Try again later, "
+            "or ask the host's administrator to check the email settings."
         ) from exc
     with transaction.atomic():
         audit_record(

@@ -11,7 +11,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Path, Query, Status
 from ninja.errors import HttpError, ValidationError
 
-from apps.api import schemas
+from apps.api import errors, schemas
 from apps.api.auth import ProjectTokenAuth, RateLimitedError, TokenRejectedError
 from apps.api.selectors import api_event_get, api_pipeline_get, event_deliveries_page
 from apps.delivery.intake import event_accept
@@ -38,7 +38,10 @@ past it the API answers `429` with a `Retry-After` header (seconds) and
 stores nothing. Wait that long and send again.
 
 **Errors** are JSON with a `detail` sentence. Invalid input answers `422`
-and lists each wrong field in `errors`.
+and lists each wrong field in `errors`. When Postmaster cannot reach its
+database or message queue it answers `503` with `Retry-After` (seconds):
+send the same request again then. Any other failure on Postmaster's side
+answers `500`. No answer carries a traceback or a server detail.
 """
 
 # Accepted by the server or provider (and perhaps reported on since): they have a sent_at.
@@ -60,6 +63,10 @@ ERRORS = {
     404: schemas.ErrorOut,
     422: schemas.ValidationErrorOut,
     429: schemas.ErrorOut,
+    # Never on purpose: any failure on Postmaster's side (apps/api/errors.py).
+    500: schemas.ErrorOut,
+    # The database or message queue cannot be reached; with a Retry-After header.
+    503: schemas.ErrorOut,
 }
 
 # Pattern constraints in words, for 422 answers.
@@ -155,6 +162,13 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
             [("body", "is not valid JSON: send a JSON object with Content-Type: application/json")],
         )
     return api.create_response(request, {"detail": exc.message}, status=exc.status_code)
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Never ninja's default (a traceback under DEBUG, Django's HTML page otherwise):
+    # 503 with Retry-After when the database or broker is unreachable, else 500; JSON.
+    return errors.error_answer(exc)
 
 
 @api.post(

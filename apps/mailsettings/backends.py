@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail.backends.base import BaseEmailBackend
 
+from apps.core.mail import mail_outside_transaction_check
 from apps.mailsettings.selectors import host_smtp_settings
 from apps.mailsettings.transport import SmtpBackend, smtp_backend
 from apps.oauth.tokens import OAuthError
@@ -58,6 +59,8 @@ class HostSettingsBackend(BaseEmailBackend):
     def send_messages(self, email_messages):
         if not email_messages:
             return 0
+        # The portal's own mail goes after its transaction commits (apps/core/mail.py).
+        mail_outside_transaction_check()
         try:
             opened = self.open()
             try:

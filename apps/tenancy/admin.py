@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from apps.accounts.models import User
 from apps.mailsettings.services import NETWORK_FIELDS, tenant_smtp_network_update
 from apps.tenancy import services
-from apps.tenancy.models import Role, SystemAdministrator, Tenant
+from apps.tenancy.models import Membership, Role, SystemAdministrator, Tenant
 
 
 def _errors(request, exc: ValidationError) -> None:
@@ -134,23 +134,47 @@ class TenantAdmin(admin.ModelAdmin):
         tenant = get_object_or_404(Tenant, pk=pk)
         form = InviteForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            email = form.cleaned_data["email"]
+            pending = (
+                Membership.objects.for_tenant(tenant)
+                .filter(user__email__iexact=email.strip(), role=Role.TENANT_ADMIN)
+                .select_related("user")
+                .first()
+            )
             try:
-                membership = services.membership_invite(
-                    tenant=tenant,
-                    email=form.cleaned_data["email"],
-                    role=Role.TENANT_ADMIN,
-                    actor=request.user,
-                    request=request,
-                )
+                if pending is not None and pending.is_pending:
+                    # Invited before and not accepted (perhaps never emailed): send it again.
+                    membership = pending
+                    membership.invitation_mail = services.membership_invitation_resend(
+                        membership=pending, actor=request.user, request=request
+                    )
+                else:
+                    membership = services.membership_invite(
+                        tenant=tenant,
+                        email=email,
+                        role=Role.TENANT_ADMIN,
+                        actor=request.user,
+                        request=request,
+                    )
             except ValidationError as exc:
                 _errors(request, exc)
             else:
-                self.message_user(
-                    request,
-                    f"{membership.user.email} is now a tenant admin of {tenant} "
-                    "and has been emailed.",
-                    messages.SUCCESS,
-                )
+                if membership.invitation_mail.failed:
+                    self.message_user(
+                        request,
+                        f"{membership.user.email} is now a tenant admin of {tenant}, but the "
+                        f"invitation email could not be sent: {membership.invitation_mail.error}. "
+                        "Check Host administration → Email settings, then invite the same "
+                        "address again here to resend it.",
+                        messages.WARNING,
+                    )
+                else:
+                    self.message_user(
+                        request,
+                        f"{membership.user.email} is now a tenant admin of {tenant} "
+                        "and has been emailed.",
+                        messages.SUCCESS,
+                    )
                 return redirect(reverse("admin:tenancy_tenant_change", args=[tenant.pk]))
         context = {
             **self.admin_site.each_context(request),

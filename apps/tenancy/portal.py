@@ -52,7 +52,8 @@ def form_page(
         result = form_submit(form, save)
         if result is not None:
             message, url = done(result)
-            messages.success(request, message)
+            if message:  # empty when `done` said something else already (a warning)
+                messages.success(request, message)
             return redirect(url)
     return render(request, template, {"form": form, **context})
 

@@ -6,7 +6,6 @@ where there is one.
 """
 
 import copy
-import logging
 
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -19,6 +18,7 @@ from django.utils.text import slugify
 from apps.accounts.models import User
 from apps.audit.services import audit_record, field_changes
 from apps.core.links import absolute_url
+from apps.core.mail import MailOutcome, mail_on_commit
 from apps.groups.models import UserGroupMember
 from apps.tenancy.invitations import INVITATION_MAX_AGE, invitation_token_make
 from apps.tenancy.models import (
@@ -37,8 +37,6 @@ from apps.tenancy.selectors import (
     tenant_delete_summary,
     tenants_for_user,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def _names(obj) -> dict:
@@ -323,8 +321,10 @@ def membership_invite(
 
     Someone new gets an inactive account without a password and a link
     (valid for INVITATION_MAX_AGE) to choose one; someone who already has
-    an account is told where to find the tenant. If the email cannot be
-    sent, nothing is saved.
+    an account is told where to find the tenant. The email goes once the
+    invitation is committed (never while the transaction holds the database);
+    `membership.invitation_mail` says how that went (a `MailOutcome`). If it
+    failed, the invitation stays and can be resent from the members page.
     """
     email = User.objects.normalize_email(email.strip())
     user = User.objects.filter(email__iexact=email).first()
@@ -339,13 +339,20 @@ def membership_invite(
         tenant=tenant,
         request=request,
     )
-    _invitation_send(membership=membership, actor=actor, request=request)
+    membership.invitation_mail = _invitation_send(
+        membership=membership, actor=actor, request=request
+    )
     return membership
 
 
 @transaction.atomic
-def membership_invitation_resend(*, membership: Membership, actor: User, request=None) -> None:
-    """A fresh link for someone who has not accepted yet (the old one may have expired)."""
+def membership_invitation_resend(
+    *, membership: Membership, actor: User, request=None
+) -> MailOutcome:
+    """A fresh link for someone who has not accepted yet (the old one may have expired).
+
+    Emailed once the transaction commits; the outcome says whether it went.
+    """
     if not membership.is_pending:
         raise ValidationError(
             f"{membership.user.email} has already accepted the invitation and can sign in."
@@ -358,10 +365,10 @@ def membership_invitation_resend(*, membership: Membership, actor: User, request
         tenant=membership.tenant,
         request=request,
     )
-    _invitation_send(membership=membership, actor=actor, request=request)
+    return _invitation_send(membership=membership, actor=actor, request=request)
 
 
-def _invitation_send(*, membership: Membership, actor: User, request) -> None:
+def _invitation_send(*, membership: Membership, actor: User, request) -> MailOutcome:
     user, tenant = membership.user, membership.tenant
     if user.has_usable_password():
         link = absolute_url(reverse("tenancy:dashboard", args=[tenant.slug]))
@@ -378,16 +385,20 @@ def _invitation_send(*, membership: Membership, actor: User, request) -> None:
     }
     subject = render_to_string("tenancy/email/invitation_subject.txt", context).strip()
     body = render_to_string("tenancy/email/invitation.txt", context)
-    try:
-        send_mail(subject, body, None, [user.email], using="default")
-    except Exception as exc:
-        # Any failure of the mail server is the person's to fix, not a crash;
-        # raising rolls the membership back so nothing is half-done.
-        logger.warning("Invitation to %s not sent: %s", user.email, exc)
-        raise ValidationError(
-            f"The invitation email to {user.email} could not be sent ({exc}). "
-            "Nothing was saved. Check the host email settings, then try again."
-        ) from exc
+    to = user.email
+    return mail_on_commit(
+        lambda: send_mail(subject, body, None, [to], using="default"),
+        what=f"Invitation to {to}",
+    )
+
+
+def invitation_mail_failed_message(*, email: str, outcome: MailOutcome) -> str:
+    """What the inviting person reads when the invitation was saved but not emailed."""
+    return (
+        f"{email} was invited, but the invitation email could not be sent: {outcome.error}. "
+        "A system administrator can check Host administration → Email settings; then send "
+        "it again with “Resend invitation” on the members page."
+    )
 
 
 @transaction.atomic

@@ -215,11 +215,23 @@ def membership_invite(request):
         save=lambda data: services.membership_invite(
             tenant=request.tenant, **data, **actor(request)
         ),
-        done=lambda m: (f"{m.user.email} was invited.", _url(request, "membership_list")),
+        done=lambda m: (_invited_message(request, m), _url(request, "membership_list")),
         title="Invite a member",
         submit="Send invitation",
         cancel_url=_url(request, "membership_list"),
     )
+
+
+def _invited_message(request, membership) -> str:
+    """The invitation is saved; when its email failed, a warning says so (and how to resend)."""
+    outcome = membership.invitation_mail
+    if not outcome.failed:
+        return f"{membership.user.email} was invited."
+    messages.warning(
+        request,
+        services.invitation_mail_failed_message(email=membership.user.email, outcome=outcome),
+    )
+    return ""
 
 
 @tenant_view(role=Role.TENANT_ADMIN)
@@ -263,11 +275,19 @@ def membership_remove(request, pk: int):
 def membership_resend(request, pk: int):
     membership = membership_get(tenant=request.tenant, pk=pk)
     try:
-        services.membership_invitation_resend(membership=membership, **actor(request))
+        mail = services.membership_invitation_resend(membership=membership, **actor(request))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"A new invitation was sent to {membership.user.email}.")
+        if mail.failed:
+            messages.error(
+                request,
+                f"The invitation email to {membership.user.email} could not be sent: "
+                f"{mail.error}. A system administrator can check Host administration → "
+                "Email settings; then try again.",
+            )
+        else:
+            messages.success(request, f"A new invitation was sent to {membership.user.email}.")
     return redirect(_url(request, "membership_list"))
 
 

@@ -11,6 +11,15 @@ from tests.delivery.log_records import make_attempts, make_deliveries, make_even
 from tests.e2e.browser import login
 
 SHOTS = "/tmp"
+# Counts the progress polls the page starts (fetch is called synchronously by its timer).
+POLL_COUNTER = """
+window.progressPolls = 0;
+const pageFetch = window.fetch;
+window.fetch = function (url, ...rest) {
+  if (String(url).includes("/progress/")) window.progressPolls += 1;
+  return pageFetch.call(this, url, ...rest);
+};
+"""
 
 
 def test_the_event_page_follows_delivery_until_it_is_done(page, tenant, tenant_admin):
@@ -33,6 +42,10 @@ def test_the_event_page_follows_delivery_until_it_is_done(page, tenant, tenant_a
     )
     progress_calls = []
     page.on("request", lambda r: "/progress/" in r.url and progress_calls.append(r.url))
+    # The page's timers run as usual, and the test can run them ahead (below). Polls are
+    # also counted in the page, as they start: nothing to wait for to see them.
+    page.clock.install()
+    page.add_init_script(POLL_COUNTER)
     login(page, tenant_admin)
 
     page.goto(f"/t/{tenant.slug}/delivery/events/{event.pk}/")
@@ -48,7 +61,11 @@ def test_the_event_page_follows_delivery_until_it_is_done(page, tenant, tenant_a
         "style", re.compile(r"width: 88\.9%")
     )
     calls = len(progress_calls)
-    page.wait_for_timeout(4_500)
+    polls = page.evaluate("window.progressPolls")
+    # Were a poll still scheduled (every 2 s), running the page's clock 4.5 s ahead would
+    # start it now: no fixed wait.
+    page.clock.run_for(4_500)
+    assert page.evaluate("window.progressPolls") == polls, "polling goes on after delivery finished"
     assert len(progress_calls) == calls, "polling goes on after delivery finished"
 
     # A failure's attempts, then "Send again".

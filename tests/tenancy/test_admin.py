@@ -58,10 +58,14 @@ def test_delete_shows_what_goes_with_it_then_deletes_through_the_service(
     assert actions() == ["tenant.deleted"]
 
 
-def test_invite_the_first_tenant_admin(admin_client, tenant, mailoutbox):
+def test_invite_the_first_tenant_admin(
+    admin_client, tenant, mailoutbox, django_capture_on_commit_callbacks
+):
     url = reverse("admin:tenancy_tenant_invite", args=[tenant.pk])
     assert "Invite a tenant admin to Acme" in admin_client.get(url).content.decode()
-    response = admin_client.post(url, {"email": "boss@acme.example"})
+    # Emailed once the invitation is committed.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, {"email": "boss@acme.example"})
     assert response["Location"] == reverse("admin:tenancy_tenant_change", args=[tenant.pk])
     membership = Membership.objects.get(tenant=tenant)
     assert (membership.user.email, membership.role) == ("boss@acme.example", Role.TENANT_ADMIN)

@@ -179,14 +179,16 @@ def test_project_list_shows_only_this_tenants_projects(
 def test_invite_change_role_and_remove_a_member(
     admin, tenant, organization, mailoutbox, django_capture_on_commit_callbacks
 ):
-    response = admin.post(
-        url("membership_invite"),
-        {
-            "email": "new@example.com",
-            "role": Role.ORG_ADMIN,
-            "scope": f"organization-{organization.pk}",
-        },
-    )
+    # Emailed once the invitation is committed.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(
+            url("membership_invite"),
+            {
+                "email": "new@example.com",
+                "role": Role.ORG_ADMIN,
+                "scope": f"organization-{organization.pk}",
+            },
+        )
     assert response["Location"] == url("membership_list")
     membership = Membership.objects.get(user__email="new@example.com")
     assert (membership.role, membership.organization) == (Role.ORG_ADMIN, organization)
@@ -195,7 +197,8 @@ def test_invite_change_role_and_remove_a_member(
     assert "new@example.com" in listing
     assert "Invited" in listing
 
-    admin.post(url("membership_resend", membership.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(url("membership_resend", membership.pk))
     assert len(mailoutbox) == 2
 
     admin.post(url("membership_update", membership.pk), {"role": Role.MEMBER, "scope": ""})
