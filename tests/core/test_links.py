@@ -45,18 +45,24 @@ def test_email_change_link(client, mailoutbox):
     assert _all_from_site_url(message), _links(message)
 
 
-def test_invitation_link_from_the_portal(client, tenant, tenant_admin, mailoutbox):
+def test_invitation_link_from_the_portal(
+    client, tenant, tenant_admin, mailoutbox, django_capture_on_commit_callbacks
+):
     client.force_login(tenant_admin)
     data = {"email": "new@example.com", "role": Role.TENANT_ADMIN, "scope": ""}
     url = reverse("tenancy:membership_invite", args=[tenant.slug])
-    response = client.post(url, data, headers=FORGED)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, data, headers=FORGED)
     assert response.status_code == 302, response.content.decode()[:2000]
     [message] = mailoutbox
     assert _all_from_site_url(message), _links(message)
 
 
-def test_invitation_link_from_the_host_administration(admin_client, tenant, mailoutbox):
+def test_invitation_link_from_the_host_administration(
+    admin_client, tenant, mailoutbox, django_capture_on_commit_callbacks
+):
     url = reverse("admin:tenancy_tenant_invite", args=[tenant.pk])
-    admin_client.post(url, {"email": "boss@acme.example"}, headers=FORGED)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(url, {"email": "boss@acme.example"}, headers=FORGED)
     [message] = mailoutbox
     assert _all_from_site_url(message), _links(message)
