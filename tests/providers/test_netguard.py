@@ -39,7 +39,6 @@ from apps.providers.transport import (
     ProviderConnection,
     ProviderErrorClass,
     ProviderSendError,
-    for_tenant,
     send_provider_test_email,
 )
 from tests.mailsettings.factories import SmtpSettingsFactory, allow_private_network
@@ -443,10 +442,11 @@ def test_on_the_providers_own_url_only_its_documented_message_is_kept(tenant):
     documented = ProviderErrorClass(Outcome.PROVIDER_ERROR, True, False, "Busy", 503)
     raw = ProviderErrorClass(Outcome.PROVIDER_ERROR, True, False, "<html>", 503, False)
 
-    assert for_tenant(documented, own) == documented
-    assert for_tenant(raw, own).text == "The provider's API answered with an error."
-    assert for_tenant(documented, chosen).text == "The provider's API answered with an error."
-    assert for_tenant(raw, ProviderSettings(provider=Provider.POSTMARK)) == raw
+    assert transport.for_tenant(documented, own) == documented
+    assert transport.for_tenant(raw, own).text == "The provider's API answered with an error."
+    replaced = "The provider's API answered with an error."
+    assert transport.for_tenant(documented, chosen).text == replaced
+    assert transport.for_tenant(raw, ProviderSettings(provider=Provider.POSTMARK)) == raw
 
 
 # SMTP: a DNS failure reads like any other failure, and no address is shown --------------
