@@ -16,8 +16,9 @@ from apps.delivery.services import deliveries_send, event_dispatch
 from apps.providers.catalog import Provider
 from tests.delivery.engine import make_event
 from tests.factories import NotificationRuleFactory
+from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.providers.factories import ProviderSettingsFactory
-from tests.providers.test_netguard import CANARY, listener, web_server
+from tests.providers.test_netguard import CANARY, banner_server, listener, web_server
 from tests.smtp_servers import HOST, closed_port
 
 pytestmark = pytest.mark.django_db
@@ -79,3 +80,13 @@ def test_a_closed_port_is_recorded_in_the_same_words(tenant, event):
     )
 
     assert _send_once(event) == ["The provider's API could not be reached."]
+
+
+def test_a_foreign_service_on_a_tenants_smtp_port_is_recorded_as_unreachable(tenant, event):
+    with banner_server(b"554 5.3.2 db-master-7 says go away\r\n") as port:
+        SmtpSettingsFactory(tenant=tenant, host=HOST, port=port, security="none")
+        replies = _send_once(event)
+
+    assert replies
+    assert all("db-master" not in reply and reply != "None" for reply in replies)
+    assert replies[0].startswith("Postmaster could not connect to a mail server at 127.0.0.1")
