@@ -549,7 +549,9 @@ class _Batch:
             words = describe(found, smtp_settings, password=self.password)
             return " ".join(filter(None, [words.message, words.hint, str(words.reply or "")]))
         if found.reply is not None:
-            return str(describe(found, smtp_settings, password=self.password).reply)
+            words = describe(found, smtp_settings, password=self.password)
+            # A tenant is not shown what answered before a mail session began.
+            return str(words.reply) if words.reply else words.message
         if found.outcome is Outcome.OTHER:
             return found.detail or "Unexpected error."
         words = describe(found, smtp_settings, password=self.password)

@@ -15,19 +15,40 @@ checked address itself, so a DNS answer that changes in between (rebinding)
 cannot slip through. TLS still verifies the certificate against the host
 *name* (smtplib passes it as server_hostname).
 
+The same rule holds for every other connection a tenant can aim: the API URL
+of an email-service provider (`api_policy_for`, HTTPS on port 443 only on
+public addresses). Its HTTP clients (requests for anymail, urllib3 under
+botocore for SES) connect through `GuardedConnectionMixin`: the socket goes to
+an address `connect` resolved and checked, while TLS still sends the host name
+(SNI) and verifies the certificate against it. `guard_pool_manager` and
+`GuardedAdapter` put it in place; a tenant's connection never goes through a
+proxy, which would resolve the name itself.
+
+What a tenant is told of a refusal never names the address a *name* resolved
+to (a system administrator finds it in the log); an address typed as such is
+named, since the tenant typed it.
+
 The host's own settings are edited only by system administrators, the same
 people who grant these exceptions, so they are not restricted.
 """
 
+import functools
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+logger = logging.getLogger(__name__)
 
 # The ports mail submission and relay use: SMTP, implicit TLS, submission, and
 # the common alternative of hosted providers.
 STANDARD_PORTS = frozenset({25, 465, 587, 2525})
+# The port of the providers' HTTPS APIs.
+HTTPS_PORTS = frozenset({443})
 # RFC 6052's well-known NAT64 prefix: the IPv4 address is the last 32 bits.
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 SHARED = ipaddress.IPv4Network("100.64.0.0/10")
@@ -92,6 +113,14 @@ def policy_for(smtp_settings) -> NetworkPolicy:
     )
 
 
+def api_policy_for(provider_settings) -> NetworkPolicy:
+    """The policy for a provider connection's API: the host's unrestricted, a tenant's HTTPS."""
+    tenant = provider_settings.tenant if provider_settings.tenant_id else None
+    if tenant is None:
+        return UNRESTRICTED
+    return NetworkPolicy(private_allowed=tenant.smtp_private_network_allowed, ports=HTTPS_PORTS)
+
+
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     """The IPv4 address inside an IPv4-mapped, 6to4 or NAT64 address, if any."""
     if address.ipv4_mapped is not None:
@@ -152,11 +181,32 @@ def _check_address(host: str, port: int, address: Address, policy: NetworkPolicy
     if reason is None:
         check_port(port, policy)
     elif not policy.private_allowed:
-        named = str(address) if host == str(address) else f"{host} resolves to {address}"
+        logger.warning("Refused a tenant's connection to %s (%s): %s", host, address, reason)
+        if _is_address(host):
+            named = str(address) if host == str(address) else f"{host} resolves to {address}"
+            named = f"{named}, {reason}"
+        else:
+            # Never the address a name resolved to: that would map the host's network.
+            named = f"{host} resolves to an address that is not on the public internet"
         raise AddressNotAllowedError(
-            f"{named}, {reason}. Postmaster only connects to mail servers on the public "
-            "internet; a system administrator can allow private addresses for your tenant."
+            f"{named}. Postmaster only connects to servers on the public internet; a "
+            "system administrator can allow private addresses for your tenant."
         )
+
+
+def _is_address(host: str) -> bool:
+    """Whether `host` is an IP address as typed (any spelling getaddrinfo reads as one)."""
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        pass
+    else:
+        return True
+    try:
+        socket.inet_aton(host)  # 2130706433, 0177.0.0.1, 0x7f.1
+    except (OSError, UnicodeError, ValueError):
+        return False
+    return True
 
 
 def resolve_allowed(host: str, port: int, policy: NetworkPolicy) -> list[tuple]:
@@ -213,3 +263,79 @@ def connect(
             error = exc
             sock.close()
     raise error or OSError(f"{host} has no address to connect to.")
+
+
+# HTTP(S) through the guard ------------------------------------------------------------
+
+
+class GuardedConnectionMixin:
+    """For a urllib3 connection class: the socket goes where `connect` allows.
+
+    urllib3 keeps the host name for TLS (SNI and the certificate check) and
+    the Host header; only the address the socket connects to comes from here.
+    """
+
+    netguard_policy: NetworkPolicy
+
+    def _new_conn(self) -> socket.socket:
+        timeout = self.timeout
+        if timeout is not None and not isinstance(timeout, int | float):
+            timeout = socket.getdefaulttimeout()  # urllib3's "default" sentinel
+        try:
+            sock = connect(
+                self._dns_host,
+                self.port,
+                policy=self.netguard_policy,
+                timeout=timeout,
+                source_address=self.source_address,
+            )
+        except socket.gaierror as error:
+            raise NameResolutionError(self.host, self, error) from error
+        except TimeoutError as error:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from error
+        except OSError as error:
+            raise NewConnectionError(self, f"Failed to establish a connection: {error}") from error
+        for option in self.socket_options or ():
+            sock.setsockopt(*option)
+        return sock
+
+
+@functools.cache
+def _guarded_pool_class(pool_class: type, policy: NetworkPolicy) -> type:
+    base = pool_class.ConnectionCls
+    connection_class = type(
+        f"Guarded{base.__name__}", (GuardedConnectionMixin, base), {"netguard_policy": policy}
+    )
+    return type(f"Guarded{pool_class.__name__}", (pool_class,), {"ConnectionCls": connection_class})
+
+
+def guard_pool_manager(manager, policy: NetworkPolicy) -> None:
+    """Every connection of a urllib3 PoolManager (requests', botocore's) through `connect`."""
+    manager.pool_classes_by_scheme = {
+        scheme: _guarded_pool_class(pool_class, policy)
+        for scheme, pool_class in manager.pool_classes_by_scheme.items()
+    }
+    manager.clear()  # no pool made before this keeps an unguarded connection
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose connections go through `connect`, never through a proxy."""
+
+    def __init__(self, policy: NetworkPolicy, **kwargs):
+        self.netguard_policy = policy
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        guard_pool_manager(self.poolmanager, self.netguard_policy)
+
+    def send(self, request, **kwargs):
+        kwargs["proxies"] = None  # a proxy would resolve the name itself
+        return super().send(request, **kwargs)
+
+
+def guard_session(session, policy: NetworkPolicy) -> None:
+    """Route every request of a requests Session through `connect`."""
+    adapter = GuardedAdapter(policy)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)

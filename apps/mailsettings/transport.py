@@ -385,11 +385,12 @@ class Outcome(StrEnum):
 
 # Failures before the server has greeted and answered EHLO: for a tenant's
 # settings they all read the same (`Outcome.UNREACHABLE`), so the test email
-# cannot tell a closed port from a filtered one or from a refused address,
-# nor show what a non-SMTP service answered.
+# cannot tell a name that does not resolve from a closed port, a filtered one
+# or a refused address, nor show what a non-SMTP service answered.
 CONNECTION_LEVEL = frozenset(
     {
         Outcome.NOT_ALLOWED,
+        Outcome.NAME_NOT_RESOLVED,
         Outcome.CONNECTION_REFUSED,
         Outcome.TIMED_OUT,
         Outcome.DISCONNECTED,

@@ -1,9 +1,12 @@
 """Every write of provider connections, audited; secrets appear only as "changed"."""
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from apps.audit.services import audit_record, field_changes
+from apps.mailsettings import netguard
 from apps.mailsettings.services import audited_test_email_send, secondary_replace
 from apps.providers.catalog import PROVIDERS, Provider, api_url_allowed
 from apps.providers.models import ConnectionRole, ProviderSettings
@@ -37,21 +40,36 @@ def api_url_error(provider_settings: ProviderSettings) -> str | None:
     """Why a tenant may not use this API URL, or None.
 
     A tenant's requests (with its key) go only to the provider's own HTTPS
-    addresses, unless a system administrator allowed the tenant private
-    network addresses (the demo and tests: a stand-in on 127.0.0.1).
+    addresses, on port 443, and only where the name resolves to public
+    addresses (the network guard, `apps.mailsettings.netguard`, checked again
+    at every connection), unless a system administrator allowed the tenant
+    private network addresses (the demo and tests: a stand-in on 127.0.0.1).
     The host's connection may use any address.
     """
     s = provider_settings
-    if not s.api_url or s.tenant_id is None or s.tenant.smtp_private_network_allowed:
-        return None
-    if api_url_allowed(s.provider, s.api_url):
+    if not s.api_url or s.tenant_id is None:
         return None
     info = PROVIDERS[s.provider]
-    hosts = " or ".join(h.lstrip(".") for h in info.api_hosts)
-    return (
-        f"Enter an https:// address at {info.label} ({hosts}), or leave the API URL blank "
-        f"for {info.label}'s own. Other addresses need a system administrator's permission."
-    )
+    if not s.tenant.smtp_private_network_allowed and not api_url_allowed(s.provider, s.api_url):
+        hosts = " or ".join(h.lstrip(".") for h in info.api_hosts)
+        return (
+            f"Enter an https:// address at {info.label} ({hosts}), or leave the API URL blank "
+            f"for {info.label}'s own. Other addresses need a system administrator's permission."
+        )
+    parts = urlsplit(s.api_url)
+    try:
+        port = parts.port or (80 if parts.scheme == "http" else 443)
+        netguard.check_host(parts.hostname or "", port, netguard.api_policy_for(s))
+    except ValueError:
+        return "Enter the API URL with a port between 1 and 65535, or without a port."
+    except netguard.PortNotAllowedError:
+        return (
+            f"Port {port} is not allowed: {info.label}'s API answers on the HTTPS port, 443. "
+            "Leave the port out of the API URL."
+        )
+    except netguard.AddressNotAllowedError as error:
+        return error.message
+    return None
 
 
 def _snapshot(provider_settings: ProviderSettings) -> dict:

@@ -6,8 +6,16 @@ through Django settings, so every tenant has its own. `send_provider_test_email(
 sends one message and says in plain words what happened, like the SMTP
 test email; `ProviderConnection` carries a batch for the delivery engine and
 `classify_provider_error()` says whether a failure is worth retrying.
+
+A tenant's connections go through the network guard
+(`apps.mailsettings.netguard`): resolved, every address checked, the socket
+connected to a checked address, HTTPS on port 443 only on public addresses,
+at every connection. What a tenant is told (`for_tenant`) never carries a
+remote answer from an API URL it chose, and every failure to reach the API
+reads the same.
 """
 
+import functools
 import json
 import logging
 import re
@@ -24,6 +32,7 @@ from anymail.exceptions import (
 from django.core.mail import EmailMessage
 from django.utils.module_loading import import_string
 
+from apps.mailsettings import netguard
 from apps.providers.catalog import MAILGUN_REGIONS, PROVIDERS, Provider
 from apps.providers.models import ProviderSettings
 
@@ -55,6 +64,9 @@ def backend_params(provider_settings: ProviderSettings, *, secret: str) -> dict:
             }
             if s.api_url:
                 client["endpoint_url"] = s.api_url
+            if s.tenant_id is not None:
+                # Straight to the checked address: a proxy would resolve the name itself.
+                client["config"]["proxies"] = {}
             return {
                 "session_params": {
                     "aws_access_key_id": s.key_id,
@@ -89,12 +101,48 @@ def provider_backend(provider_settings: ProviderSettings, *, secret: str | None 
     if secret is None:
         secret = provider_settings.secret.reveal() if provider_settings.secret else ""
     backend_class = import_string(PROVIDERS[provider_settings.provider].backend)
+    policy = netguard.api_policy_for(provider_settings)
+    if policy != netguard.UNRESTRICTED:
+        backend_class = _guarded_backend_class(backend_class)
     with warnings.catch_warnings():
         # SendGrid's backend warns that anymail no longer tests it; it still works.
         warnings.simplefilter("ignore", AnymailNotSupportedWarning)
-        return backend_class(
+        backend = backend_class(
             alias=alias or DELIVERY_ALIAS, **backend_params(provider_settings, secret=secret)
         )
+    backend.network_policy = policy
+    return backend
+
+
+class _GuardedRequests:
+    """For anymail's requests-based backends: the session connects through the network guard."""
+
+    network_policy: netguard.NetworkPolicy
+
+    def create_session(self):
+        session = super().create_session()
+        netguard.guard_session(session, self.network_policy)
+        return session
+
+
+class _GuardedBoto:
+    """For anymail's SES backend: boto3's connections go through the network guard."""
+
+    network_policy: netguard.NetworkPolicy
+
+    def open(self):
+        created = super().open()
+        if created:
+            netguard.guard_pool_manager(
+                self.client._endpoint.http_session._manager, self.network_policy
+            )
+        return created
+
+
+@functools.cache
+def _guarded_backend_class(backend_class: type) -> type:
+    mixin = _GuardedRequests if hasattr(backend_class, "create_session") else _GuardedBoto
+    return type(f"Guarded{backend_class.__name__}", (mixin, backend_class), {})
 
 
 # What went wrong ----------------------------------------------------------------------
@@ -138,6 +186,8 @@ class ProviderErrorClass:
     # The provider's own words (never a key), or what happened on the network.
     text: str
     status: int | None = None
+    # False when `text` is not from a provider's documented error field (a raw body).
+    documented: bool = True
 
     def __iter__(self):
         return iter((self.transient, self.recipient_refused, self.text))
@@ -193,32 +243,78 @@ def classify_provider_error(error: BaseException, *, sender: str = "") -> Provid
     """
     if isinstance(error, ProviderSendError):
         return error.classification
-    status, code, text = _status_and_text(error)
+    status, code, text, documented = _status_and_text(error)
     if _is_network(error):
         return ProviderErrorClass(Outcome.UNREACHABLE, True, False, _network_text(error))
     if isinstance(error, AnymailRecipientsRefused):
-        return ProviderErrorClass(
-            Outcome.RECIPIENT_REJECTED, False, True, text or _recipients_text(error), status
-        )
+        if not text:
+            text, documented = _recipients_text(error), True
+        return ProviderErrorClass(Outcome.RECIPIENT_REJECTED, False, True, text, status, documented)
     if status == 429 or code in SES_THROTTLE_CODES:
-        return ProviderErrorClass(Outcome.RATE_LIMITED, True, False, text, status)
+        return ProviderErrorClass(Outcome.RATE_LIMITED, True, False, text, status, documented)
     ses_identities = SES_UNVERIFIED.search(text)
     if ses_identities and sender:
         # SES names the identities that failed: the sender (unverified), or a
         # recipient (the account is in the sandbox).
         sender_is_listed = sender.lower() in ses_identities.group(1).lower()
         outcome = Outcome.SENDER_NOT_VERIFIED if sender_is_listed else Outcome.SANDBOX
-        return ProviderErrorClass(outcome, False, False, text, status)
+        return ProviderErrorClass(outcome, False, False, text, status, documented)
     if SANDBOX_WORDS.search(text):
-        return ProviderErrorClass(Outcome.SANDBOX, False, False, text, status)
+        return ProviderErrorClass(Outcome.SANDBOX, False, False, text, status, documented)
     if UNVERIFIED_WORDS.search(text):
-        return ProviderErrorClass(Outcome.SENDER_NOT_VERIFIED, False, False, text, status)
+        return ProviderErrorClass(
+            Outcome.SENDER_NOT_VERIFIED, False, False, text, status, documented
+        )
     if status in (401, 403) or code in SES_AUTH_CODES:
-        return ProviderErrorClass(Outcome.AUTH_FAILED, False, False, text, status)
+        return ProviderErrorClass(Outcome.AUTH_FAILED, False, False, text, status, documented)
     if status is not None:
         transient = status >= 500 or status == 408
-        return ProviderErrorClass(Outcome.PROVIDER_ERROR, transient, False, text, status)
-    return ProviderErrorClass(Outcome.OTHER, False, False, text or type(error).__name__, status)
+        return ProviderErrorClass(
+            Outcome.PROVIDER_ERROR, transient, False, text, status, documented
+        )
+    return ProviderErrorClass(
+        Outcome.OTHER, False, False, text or type(error).__name__, status, documented
+    )
+
+
+# What a tenant is told of each class of failure when the provider's words may not be
+# shown: the class, never the remote end's answer.
+CLASS_TEXT = {
+    Outcome.AUTH_FAILED: "The provider refused the API key.",
+    Outcome.SENDER_NOT_VERIFIED: "The provider refused the sender: it is not verified.",
+    Outcome.SANDBOX: "The provider's account may send only to approved addresses.",
+    Outcome.RATE_LIMITED: "The provider is limiting how fast this account sends.",
+    Outcome.UNREACHABLE: "The provider's API could not be reached.",
+    Outcome.RECIPIENT_REJECTED: "The provider refused the recipient.",
+    Outcome.PROVIDER_ERROR: "The provider's API answered with an error.",
+    Outcome.OTHER: "The provider's API gave an answer Postmaster could not understand.",
+}
+
+
+def for_tenant(
+    classification: ProviderErrorClass, provider_settings: ProviderSettings
+) -> ProviderErrorClass:
+    """What a tenant may be told of a failure of its connection (the host's: everything).
+
+    Every failure to reach the API reads the same, whatever the cause (a
+    refused, silent or foreign port, a name that does not resolve or is not
+    allowed). A remote answer is never shown for an API URL the tenant chose;
+    for the provider's own URL, only its message from the documented JSON
+    error field is (never a raw body).
+    """
+    if provider_settings.tenant_id is None:
+        return classification
+    own_words = classification.documented and not provider_settings.api_url
+    if own_words and classification.outcome is not Outcome.UNREACHABLE:
+        return classification
+    return ProviderErrorClass(
+        classification.outcome,
+        classification.transient,
+        classification.recipient_refused,
+        CLASS_TEXT[classification.outcome],
+        classification.status,
+        documented=False,
+    )
 
 
 def _is_network(error: BaseException) -> bool:
@@ -248,8 +344,8 @@ def _network_text(error: BaseException) -> str:
     return "the connection failed"
 
 
-def _status_and_text(error: BaseException) -> tuple[int | None, str, str]:
-    """(HTTP status, SES error code, the provider's own message) of an anymail error."""
+def _status_and_text(error: BaseException) -> tuple[int | None, str, str, bool]:
+    """(HTTP status, SES error code, the provider's own message, whether documented)."""
     cause = error.__cause__
     boto_response = getattr(cause, "response", None)
     if isinstance(boto_response, dict) and "Error" in boto_response:
@@ -259,23 +355,25 @@ def _status_and_text(error: BaseException) -> tuple[int | None, str, str]:
             status,
             boto_response["Error"].get("Code", ""),
             boto_response["Error"].get("Message", ""),
+            True,
         )
     response = getattr(error, "response", None)
     if not isinstance(response, requests.Response):
+        # Anymail's own words (nothing came back that could be read).
         first = str(error.args[0]) if getattr(error, "args", None) else ""
-        return None, "", first.splitlines()[0] if first else ""
-    text = _provider_message(response)
+        return None, "", first.splitlines()[0] if first else "", True
+    text, documented = _provider_message(response)
     if not text and error.args and "Unknown sender domain" in str(error.args[0]):
-        text = str(error.args[0]).splitlines()[0]
-    return response.status_code, "", text
+        text, documented = str(error.args[0]).splitlines()[0], True
+    return response.status_code, "", text, documented
 
 
-def _provider_message(response: requests.Response) -> str:
-    """The human part of a provider's error answer."""
+def _provider_message(response: requests.Response) -> tuple[str, bool]:
+    """The human part of a provider's error answer, and whether from a documented field."""
     try:
         body = response.json()
     except ValueError:
-        return " ".join(response.text.split())[:300]
+        return " ".join(response.text.split())[:300], False
     candidates = []
     if isinstance(body, dict):
         candidates = [
@@ -291,8 +389,8 @@ def _provider_message(response: requests.Response) -> str:
                 candidates.append(item.get("ErrorMessage"))
     for candidate in candidates:
         if candidate:
-            return " ".join(str(candidate).split())[:300]
-    return json.dumps(body)[:300]
+            return " ".join(str(candidate).split())[:300], True
+    return json.dumps(body)[:300], False
 
 
 def _recipients_text(error: BaseException) -> str:
@@ -372,13 +470,16 @@ class ProviderConnection:
         )
 
     def _classify(self, error: BaseException) -> ProviderErrorClass:
-        found = classify_provider_error(error, sender=self.settings.from_email)
+        found = for_tenant(
+            classify_provider_error(error, sender=self.settings.from_email), self.settings
+        )
         return ProviderErrorClass(
             found.outcome,
             found.transient,
             found.recipient_refused,
             _scrub(found.text, self._secret),
             found.status,
+            found.documented,
         )
 
     def close(self) -> None:
@@ -440,7 +541,7 @@ WORDING = {
         "when the provider accepts them again.",
     ),
     Outcome.UNREACHABLE: (
-        "{provider} could not be reached at {endpoint}: {detail}.",
+        "{provider} could not be reached at {endpoint}{detail}.",
         "Check the API URL (leave it blank for the provider's own) and that this server may "
         "make outgoing HTTPS connections.",
     ),
@@ -469,13 +570,22 @@ def describe(
 ) -> TestEmailResult:
     """The plain-words result for a classified failure, free of the secret."""
     info = provider_settings.info
+    classification = for_tenant(classification, provider_settings)
     message, hint = WORDING[classification.outcome]
+    # The provider's own words, where they may be shown (see `for_tenant`).
+    own_words = provider_settings.tenant_id is None or classification.documented
+    if not own_words and classification.outcome is Outcome.PROVIDER_ERROR:
+        message, hint = (
+            "{provider} did not accept the test email: its API answered with an error{status}.",
+            "Check the API URL (leave it blank for {provider}'s own) and the settings above.",
+        )
     key_id_hint = f" (with its {info.key_id_label})" if info.key_id_label else ""
     fields = {
+        "status": f" (HTTP {classification.status})" if classification.status else "",
         "provider": info.label,
         "to": to,
         "sender": provider_settings.from_email,
-        "detail": classification.text or "no details",
+        "detail": _detail(classification, own_words),
         "endpoint": provider_settings.endpoint or "its API",
         "secret_label": info.secret_label,
         "key_id_hint": key_id_hint,
@@ -484,7 +594,7 @@ def describe(
         "console": info.console,
     }
     reply = None
-    if classification.text and classification.outcome is not Outcome.UNREACHABLE:
+    if own_words and classification.text and classification.outcome is not Outcome.UNREACHABLE:
         reply = ProviderReply("", _scrub(classification.text, secret), classification.status)
     return TestEmailResult(
         outcome=classification.outcome,
@@ -492,6 +602,16 @@ def describe(
         hint=_scrub(hint.format(**fields), secret),
         reply=reply,
     )
+
+
+def _detail(classification: ProviderErrorClass, own_words: bool) -> str:
+    if classification.outcome is Outcome.UNREACHABLE:
+        # What happened on the network: the host's administrators only.
+        return f": {classification.text}" if own_words and classification.text else ""
+    if not own_words:
+        status = f" (HTTP {classification.status})" if classification.status else ""
+        return classification.text.rstrip(".") + status
+    return classification.text or "no details"
 
 
 def send_provider_test_email(

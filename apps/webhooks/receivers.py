@@ -30,6 +30,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.audit.services import audit_record
+from apps.mailsettings import netguard
 from apps.webhooks.models import Provider, WebhookEndpoint
 from apps.webhooks.selectors import webhook_endpoint_for_post
 from apps.webhooks.services import tracking_events_apply, webhook_refusal_record
@@ -139,8 +140,12 @@ class _AmazonSESWithoutBoto3(AmazonSESTrackingWebhookView):
             raise AnymailWebhookValidationFailure(
                 "The SNS SubscriptionConfirmation's SubscribeURL is not Amazon SNS's."
             )
+        # Through the network guard, as every connection a tenant's posts can aim.
+        session = requests.Session()
+        netguard.guard_session(session, netguard.api_policy_for(self.endpoint))
         try:
-            requests.get(url, timeout=SNS_CONFIRM_TIMEOUT).raise_for_status()
+            with session:
+                session.get(url, timeout=SNS_CONFIRM_TIMEOUT).raise_for_status()
         except requests.RequestException as exc:
             raise SnsConfirmationError(str(exc)) from exc
         audit_record(

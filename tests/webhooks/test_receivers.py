@@ -2,6 +2,7 @@
 
 import base64
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,7 @@ from apps.preferences.models import Suppression, SuppressionReason
 from apps.webhooks import receivers
 from apps.webhooks.models import Provider
 from apps.webhooks.services import webhook_endpoint_revoke
+from tests.mailsettings.factories import allow_private_network
 from tests.webhooks import payloads as p
 from tests.webhooks.conftest import MAILGUN_SIGNING_KEY, SAMPLES, make_hook, sent_delivery
 
@@ -367,8 +369,10 @@ def test_an_sns_subscription_is_confirmed_through_its_subscribe_url(
     hook, sns_stand_in, monkeypatch, tenant
 ):
     base = f"http://127.0.0.1:{sns_stand_in.server_port}/"
-    # Only Amazon's own HTTPS endpoints are opened; here, the stand-in's address.
+    # Only Amazon's own HTTPS endpoints are opened; here, the stand-in's address,
+    # which the network guard lets through for a tenant allowed private addresses.
     monkeypatch.setattr(receivers, "SNS_SUBSCRIBE_URL", receivers.re.compile("^" + base))
+    allow_private_network(tenant)
 
     response = hook.post(_confirmation(base + "?Action=ConfirmSubscription&Token=2336412f"))
 
@@ -377,6 +381,30 @@ def test_an_sns_subscription_is_confirmed_through_its_subscribe_url(
     entry = AuditEntry.objects.get(action="webhook_endpoint.sns_confirmed")
     assert entry.tenant == tenant
     assert entry.changes == {"topic": "arn:aws:sns:us-west-2:123456789012:MyTopic"}
+
+
+@pytest.mark.parametrize("provider", [Provider.AMAZON_SES])
+def test_a_subscribe_url_resolving_to_an_internal_address_is_never_opened(
+    hook, sns_stand_in, monkeypatch
+):
+    # A name under Amazon's pattern that resolves to 127.0.0.1, for a tenant
+    # not allowed private addresses: the network guard refuses it.
+    base = f"http://sns.evil.amazonaws.com:{sns_stand_in.server_port}/"
+    monkeypatch.setattr(receivers, "SNS_SUBSCRIBE_URL", receivers.re.compile("^" + base))
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host == "sns.evil.amazonaws.com":
+            return real("127.0.0.1", port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    response = hook.post(_confirmation(base + "?Action=ConfirmSubscription&Token=2336412f"))
+
+    assert response.status_code == 502
+    assert sns_stand_in.requested == []
+    assert not AuditEntry.objects.filter(action="webhook_endpoint.sns_confirmed").exists()
 
 
 @pytest.mark.parametrize("provider", [Provider.AMAZON_SES])
