@@ -15,6 +15,7 @@ REQUIRED = {
     "DATABASE_URL": "postgres://postmaster@db.example.com:5432/postmaster",
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "SITE_URL": "https://postmaster.example.com",
+    "CACHE_URL": "redis://cache.example.com:6379/1",
 }
 
 
