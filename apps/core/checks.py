@@ -30,15 +30,17 @@ def startup_check() -> None:
     messages = checks.run_checks(tags=[STARTUP], include_deployment_checks=True)
     errors = [m for m in messages if m.is_serious() and not m.is_silenced()]
     if errors:
-        lines = [" ".join(filter(None, [e.msg, e.hint, f"({e.id})"])) for e in errors]
+        # Each once: an unreachable database is every database check's error.
+        lines = dict.fromkeys(" ".join(filter(None, [e.msg, e.hint, f"({e.id})"])) for e in errors)
         raise ImproperlyConfigured(
             "Postmaster refuses to start:\n" + "\n".join(f"- {line}" for line in lines)
         )
 
 
-def database_unreachable(alias: str, what: str) -> checks.Error:
+def database_unreachable(alias: str) -> checks.Error:
     return checks.Error(
-        f"The database ({alias}) could not be reached, so {what} could not be checked.",
+        f"The database ({alias}) could not be reached, so what it holds could not be checked "
+        "(the demo's accounts, the stored secrets).",
         hint="Start the database or correct DATABASE_URL, then start again.",
         id="core.E003",
     )
@@ -108,7 +110,7 @@ def stored_secrets_check(app_configs=None, databases=None, **kwargs):
                 except ImproperlyConfigured:
                     unreadable.append(f"{model._meta.verbose_name} ({field.verbose_name})")
         except DatabaseError:
-            errors.append(database_unreachable(alias, "the stored secrets"))
+            errors.append(database_unreachable(alias))
             continue
         if unreadable:
             errors.append(

@@ -47,7 +47,7 @@ def demo_data_check(app_configs=None, databases=None, **kwargs) -> list[checks.C
             # Not migrated yet (nothing seeded) reads as no tables; anything else is unreachable.
             if _migrated(alias) is False:
                 continue
-            errors.append(database_unreachable(alias, "the demo's accounts"))
+            errors.append(database_unreachable(alias))
             continue
         if accounts:
             errors.append(

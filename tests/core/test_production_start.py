@@ -26,12 +26,13 @@ COUNT_USERS = (
 START_WSGI = "import config.wsgi; print('serving')"
 
 
-def _production(database, *args: str) -> subprocess.CompletedProcess:
+def _production(database, *args: str, timeout: int = 300, **extra) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in REQUIRED and k != "CELERY_BROKER_URL"}
     env |= {
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         **REQUIRED,
-        "DATABASE_URL": f"sqlite:///{database}",
+        "DATABASE_URL": database if "://" in str(database) else f"sqlite:///{database}",
+        **extra,
     }
     return subprocess.run(
         [sys.executable, *args],
@@ -39,7 +40,7 @@ def _production(database, *args: str) -> subprocess.CompletedProcess:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
 
@@ -91,3 +92,27 @@ def test_the_wsgi_start_serves_a_real_installation(database):
     assert result.stdout.strip() == "serving"
     result = _production(database, "manage.py", "check", "--deploy", "--fail-level", "INFO")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_worker_refuses_the_demo_administrator(database):
+    assert _production(database, "-c", ADD_DEMO_ADMIN).returncode == 0
+    # Nothing listens on port 9: a worker that did not refuse would wait for its broker.
+    worker = ["-m", "celery", "-A", "config", "worker", "--pool", "solo"]
+    try:
+        result = _production(
+            database, *worker, timeout=120, CELERY_BROKER_URL="redis://127.0.0.1:9/0"
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the worker started with the demo's administrator in the database")
+    assert result.returncode != 0
+    assert "Postmaster refuses to start" in result.stderr
+    assert "operations.E001" in result.stderr
+
+
+def test_the_wsgi_start_refuses_when_the_database_cannot_be_reached():
+    # Nothing listens on port 9: what the database holds cannot be checked.
+    result = _production("postgres://postmaster@127.0.0.1:9/postmaster", "-c", START_WSGI)
+    assert result.returncode != 0
+    assert "The database (default) could not be reached" in result.stderr
+    assert result.stderr.count("could not be reached") == 1
+    assert "serving" not in result.stdout
