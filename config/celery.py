@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -31,3 +32,18 @@ app.conf.beat_schedule = {
 # dispatches it later.
 app.conf.task_publish_retry_policy = {"max_retries": 1, "interval_start": 0}
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def worker_startup_check(**kwargs):
+    """A production worker refuses to start on what stops the web start (apps/core/checks.py)."""
+    # Imported here: this module loads with the settings, before the apps.
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.core.checks import startup_check
+
+    try:
+        startup_check()
+    except ImproperlyConfigured as refusal:
+        # Celery logs a signal handler's exception and goes on: leave instead.
+        raise SystemExit(str(refusal)) from None

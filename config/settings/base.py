@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -169,6 +171,30 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # `manage.py rotate_encryption_keys`.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
+
+def fernet_keys(keys: list[str]) -> list[str]:
+    """The keys, each checked, so a wrong one stops the start (never printed: it is a secret)."""
+    if not keys:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS is empty. Make a key with `python -c 'from cryptography.fernet "
+            "import Fernet; print(Fernet.generate_key().decode())'` and set it."
+        )
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEYS: key {number} of {len(keys)} is not a Fernet key "
+                "(44 characters of url-safe base64). Make one with `python -c 'from "
+                "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
+            ) from None
+    return keys
+
+
+# Demo data (`manage.py seed_demo`: known passwords, a published API token) is
+# for development only; production never creates it and refuses to start with it.
+DEMO_ENABLED = False
+
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 # Without a broker the work runs in the web process, so one machine needs
 # nothing but Python; with one, separate workers do it.
@@ -214,10 +240,22 @@ DELIVERY_RATE_LIMITS = {"smtp.office365.com": 30} | env.dict(
     "DELIVERY_RATE_LIMITS", cast={"value": int}, default={}
 )
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    # The same, without a new redis-py client per cache call (see apps/core/cache.py).
-    CACHES["default"]["BACKEND"] = "apps.core.cache.PostmasterRedisCache"
+# Rate limits, the failover flag and maintenance mode live in the cache: with
+# more than one process it must be one they share (production requires it).
+LOCAL_CACHE_BACKENDS = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
+
+
+def cache_config(config: dict) -> dict:
+    if config["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        # The same, without a new redis-py client per cache call (see apps/core/cache.py).
+        config["BACKEND"] = "apps.core.cache.PostmasterRedisCache"
+    return config
+
+
+CACHES = {"default": cache_config(env.cache("CACHE_URL", default="locmemcache://"))}
 
 # The events API's limit per token (apps/api/ratelimit.py): a steady rate per
 # minute, and a burst an idle token may send at once on top of it. Past it

@@ -4,7 +4,7 @@ import base64
 import hashlib
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, env
+from .base import BASE_DIR, env, fernet_keys
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="django-insecure-postmaster-dev-only")
@@ -13,6 +13,8 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")
 }
 MAILCATCHER_ENABLED = env.bool("MAILCATCHER_ENABLED", default=True)
+# `make run` seeds the demo (known passwords, a published API token).
+DEMO_ENABLED = True
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The portal, the mail catcher and the sweep write to one file side by side:
@@ -27,9 +29,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # A key derived from the development SECRET_KEY, so a laptop needs no setup;
 # production must name its own keys (see production.py).
-FIELD_ENCRYPTION_KEYS = env.list(
-    "FIELD_ENCRYPTION_KEYS",
-    default=[base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()],
+FIELD_ENCRYPTION_KEYS = fernet_keys(
+    env.list(
+        "FIELD_ENCRYPTION_KEYS",
+        default=[base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()],
+    )
 )
 
 # The SQLite file and other local state live in var/ (git-ignored).

@@ -1,4 +1,5 @@
-from django.core.management import call_command
+import pytest
+from django.core.management import CommandError, call_command
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
@@ -90,3 +91,10 @@ def test_seeding_again_lifts_a_demo_sign_in_lockout(db, client):
     assert locked.status_code == 429
     call_command("seed_demo")
     _sign_in(client, TENANT_ADMIN_EMAIL)
+
+
+def test_seed_demo_refuses_and_creates_nothing_outside_development(db, settings):
+    settings.DEMO_ENABLED = False  # as in production
+    with pytest.raises(CommandError, match="The demo data is for development only"):
+        call_command("seed_demo")
+    assert set(_counts().values()) == {0}

@@ -15,6 +15,7 @@ REQUIRED = {
     "DATABASE_URL": "postgres://postmaster@db.example.com:5432/postmaster",
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "SITE_URL": "https://postmaster.example.com",
+    "CACHE_URL": "redis://cache.example.com:6379/1",
 }
 
 
@@ -39,6 +40,26 @@ def test_production_refuses_to_start_without(missing):
     result = _start("config.settings.production", env)
     assert result.returncode != 0
     assert f"Set the {missing} environment variable" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["locmemcache://", "dummycache://"])
+def test_production_refuses_a_cache_each_process_keeps_for_itself(url):
+    # Rate limits, the failover flag and maintenance mode must hold across processes.
+    result = _start("config.settings.production", REQUIRED | {"CACHE_URL": url})
+    assert result.returncode != 0
+    assert "CACHE_URL names a cache that each process keeps for itself" in result.stderr
+
+
+@pytest.mark.parametrize("settings_module", ["config.settings.production", "config.settings.dev"])
+def test_a_malformed_encryption_key_refuses_to_start(settings_module):
+    good = Fernet.generate_key().decode()
+    bad = "not-a-fernet-key-but-a-secret-all-the-same"
+    result = _start(settings_module, REQUIRED | {"FIELD_ENCRYPTION_KEYS": f"{good},{bad}"})
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS: key 2 of 2 is not a Fernet key" in result.stderr
+    # The value is a secret: neither key is printed.
+    assert bad not in result.stderr
+    assert good not in result.stderr
 
 
 def test_production_starts_with_everything_it_needs():

@@ -6,7 +6,7 @@ duplicates rows nor undoes what someone changed in the demo.
 """
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.accounts.lockout import unlock_account
@@ -135,6 +135,13 @@ class Command(BaseCommand):
                 f"    Events API token:     {DEMO_API_TOKEN} (project Checkout of Acme Corp)"
             )
             return
+        if not settings.DEMO_ENABLED:
+            # Known passwords and a published API token: never outside development.
+            raise CommandError(
+                "The demo data is for development only: these settings do not allow it "
+                "(DEMO_ENABLED is off, as in production), so nothing was created. Create the "
+                "first system administrator with `manage.py createsuperuser` instead."
+            )
         with transaction.atomic():
             seed_demo()
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))

@@ -1,0 +1,81 @@
+"""Start-up checks of apps/core/checks.py: encryption keys and the secrets they must decrypt."""
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.core.checks import (
+    STARTUP,
+    encryption_keys_check,
+    startup_check,
+    stored_secrets_check,
+)
+from apps.core.fields import Secret
+from apps.mailsettings.models import Security, SmtpSettings
+
+
+def _store_a_secret() -> None:
+    SmtpSettings.objects.create(
+        tenant=None,
+        name="Host",
+        host="smtp.example.com",
+        port=587,
+        security=Security.STARTTLS,
+        username="postmaster",
+        password=Secret("the-smtp-password"),
+        from_email="postmaster@example.com",
+    )
+
+
+def test_a_malformed_key_is_an_error_that_does_not_show_it(settings):
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), "short-secret-value"]
+    [error] = encryption_keys_check()
+    assert error.id == "core.E001"
+    assert "FIELD_ENCRYPTION_KEYS: key 2 of 2 is not a Fernet key" in error.msg
+    assert "short-secret-value" not in error.msg + error.hint
+
+
+def test_good_keys_pass(settings):
+    assert encryption_keys_check() == []
+
+
+@pytest.mark.django_db
+def test_stored_secrets_that_the_keys_cannot_decrypt_are_an_error(settings):
+    _store_a_secret()
+    old_keys = list(settings.FIELD_ENCRYPTION_KEYS)
+    assert stored_secrets_check(databases=["default"]) == []  # the keys that encrypted it
+
+    # The key replaced instead of rotated: the old one is gone from the list.
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]
+    [error] = stored_secrets_check(databases=["default"])
+    assert error.id == "core.E002"
+    assert "cannot be decrypted with FIELD_ENCRYPTION_KEYS" in error.msg
+    assert "(SMTP password)" in error.msg
+    assert new_key not in error.msg + error.hint
+
+    # Rotated properly (new key first, the old ones after it): fine again.
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, *old_keys]
+    assert stored_secrets_check(databases=["default"]) == []
+
+
+@pytest.mark.django_db
+def test_nothing_stored_passes(settings):
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    assert stored_secrets_check(databases=["default"]) == []
+
+
+@pytest.mark.django_db
+def test_the_production_start_refuses_on_an_error(settings):
+    _store_a_secret()
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    settings.DEMO_ENABLED = False
+    assert [m.id for m in run_checks(tags=[STARTUP], include_deployment_checks=True)] == [
+        "core.E002"
+    ]
+    with pytest.raises(ImproperlyConfigured, match=r"Postmaster refuses to start:\n- Stored"):
+        startup_check()
+
+    settings.DEMO_ENABLED = True  # development: runserver runs the checks itself
+    startup_check()
