@@ -15,7 +15,7 @@ FIELD_ENCRYPTION_KEYS = [
     "8_Ei8Jumjput-cbL56PXr66hnjG9nN_uZIOscqpB8BM=",
 ]
 MAILCATCHER_ENABLED = True
-SMTP_DEFAULT_TIMEOUT = 5
+CONNECTION_TIMEOUT = 5
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

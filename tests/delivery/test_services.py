@@ -206,7 +206,7 @@ def test_after_a_disconnect_the_rest_of_the_batch_goes_over_a_new_connection(
 
 
 def test_a_server_that_stops_answering_times_out_and_is_retried(settings, event, mail_server, sink):
-    settings.DELIVERY_SMTP_TIMEOUT = 0.3
+    settings.CONNECTION_TIMEOUT = 0.3
     sink.stall_seconds = 1
     sink.script = lambda number, content: STALL if number == 0 else ACCEPT
 
