@@ -29,3 +29,10 @@ def deliveries_next_due_at(*, tenant_id: int) -> datetime | None:
         return timezone.now()
     times = [found["retry"], found["lease"]]
     return min((t for t in times if t is not None), default=None)
+
+
+def deliveries_next_due_anywhere() -> datetime | None:
+    """When any tenant's next queued delivery is due (None: nothing waits for a time)."""
+    return Delivery.objects.filter(
+        status=DeliveryStatus.QUEUED, next_attempt_at__isnull=False
+    ).aggregate(at=Min("next_attempt_at"))["at"]

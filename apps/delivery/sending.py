@@ -23,7 +23,6 @@ import smtplib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 
@@ -76,8 +75,6 @@ class Connection:
     def __init__(self, smtp_settings: SmtpSettings, *, tenant_id: int | None = None):
         password = smtp_settings.password.reveal() if smtp_settings.password else ""
         self.backend = smtp_backend(smtp_settings, password=password, alias=ALIAS)
-        if settings.DELIVERY_SMTP_TIMEOUT:
-            self.backend.timeout = min(self.backend.timeout, settings.DELIVERY_SMTP_TIMEOUT)
         self.sender = smtp_settings.from_email
         self.opened = 0
         # The tenant whose suppression list gets the refused addresses (None: nobody's).

@@ -41,7 +41,7 @@ from apps.delivery.models import (
     Event,
 )
 from apps.delivery.queue import deliveries_due_q
-from apps.delivery.ratelimit import next_window, rate_reserve, rate_return
+from apps.delivery.ratelimit import rate_available_at, rate_reserve, rate_return
 from apps.delivery.resolution import (
     OPTED_OUT,
     Recipient,
@@ -332,7 +332,7 @@ def deliveries_send(
     wanted = limit or settings.DELIVERY_BATCH_SIZE
     granted = rate_reserve(host, wanted, now=now)
     if granted == 0:
-        report.deferred = _defer(tenant_id, now)
+        report.deferred = _defer(tenant_id, rate_available_at(host, now=now), now)
         return report
     token, batch = _claim(tenant_id, granted, now)
     rate_return(host, granted - len(batch), now=now)
@@ -373,11 +373,11 @@ def _claim(tenant_id: int, limit: int, now: datetime) -> tuple[str, list[Deliver
     return token, batch
 
 
-def _defer(tenant_id: int, now: datetime) -> int:
-    """Move the tenant's due deliveries to the next rate-limit window."""
+def _defer(tenant_id: int, until: datetime, now: datetime) -> int:
+    """Move the tenant's due deliveries to when the rate limit lets mail go again."""
     return Delivery.objects.filter(
         deliveries_due_q(now), tenant_id=tenant_id, status=DeliveryStatus.QUEUED
-    ).update(next_attempt_at=next_window(now))
+    ).update(next_attempt_at=until)
 
 
 def retry_delay(attempts: int) -> float:

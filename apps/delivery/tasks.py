@@ -10,7 +10,6 @@ import time
 
 from celery import shared_task
 from django.core.cache import cache
-from django.utils import timezone
 
 from apps.delivery.queue import deliveries_next_due_at
 from apps.delivery.services import (
@@ -46,6 +45,7 @@ def deliveries_send_task(tenant_id: int) -> None:
     Nothing is claimed in maintenance mode: the mail waits, queued, until
     switching it off (or the sweep after) queues this task again.
     """
+    _planned_run_started(tenant_id)
     deliveries_send_started(tenant_id=tenant_id)
     eager = deliveries_send_task.app.conf.task_always_eager
     stop_at = time.monotonic() + SEND_TASK_SECONDS
@@ -61,18 +61,51 @@ def deliveries_send_task(tenant_id: int) -> None:
         _send_again_when_due(tenant_id)
 
 
+# When the tenant's next run is planned (a Unix time), so the send tasks that
+# finish at once queue one run for the next retry, not one each.
+PLAN_KEY = "delivery:send-planned:{tenant_id}"
+# A run is queued this long after the retry it is for is due, so it never starts before.
+PLAN_MARGIN = 0.05
+# A run starting up to this long before a planned one is taken for it (Celery's timer
+# may fire a little early); the planned run then no longer blocks planning the next.
+PLAN_EARLY = 1.0
+# A plan whose time passed this long ago without its run starting (a lost task) is void.
+PLAN_STALE = 5.0
+clock = time.time  # the tests' clock goes where they want it
+
+
+def _planned_run_started(tenant_id: int) -> None:
+    """This run is the planned one (or comes in its stead): what it leaves gets planned anew."""
+    key = PLAN_KEY.format(tenant_id=tenant_id)
+    planned = cache.get(key)
+    if planned is not None and planned <= clock() + PLAN_EARLY:
+        cache.delete(key)
+
+
 def _send_again_when_due(tenant_id: int) -> None:
-    """Queue the next run for the tenant's earliest retry, if it comes before the next sweep."""
+    """Queue the next run for the tenant's earliest retry, if it comes before the next sweep.
+
+    Unless a run is already planned that will start by then and has not
+    started yet; a retry due before the planned run gets a run of its own.
+    """
     due_at = deliveries_next_due_at(tenant_id=tenant_id)
     if due_at is None:
         return
-    countdown = max(1.0, (due_at - timezone.now()).total_seconds())
-    if countdown > SWEEP_SECONDS:
+    now = clock()
+    run_at = max(due_at.timestamp(), now) + PLAN_MARGIN
+    if run_at - now > SWEEP_SECONDS:
         return  # The sweep will.
-    # One scheduled run per tenant and second, however many tasks finish now.
-    key = f"delivery:send-at:{tenant_id}:{int(due_at.timestamp())}"
-    if cache.add(key, 1, timeout=SWEEP_SECONDS * 2):
-        deliveries_send_task.apply_async((tenant_id,), countdown=countdown)
+    key = PLAN_KEY.format(tenant_id=tenant_id)
+    planned = cache.get(key)
+    if planned is not None and now - PLAN_STALE < planned <= run_at:
+        return  # The planned run comes in time (and plans what is left when it ends).
+    if planned is None:
+        # Of the send tasks that finish at once, one queues the run.
+        if not cache.add(key, run_at, timeout=SWEEP_SECONDS * 2):
+            return
+    else:
+        cache.set(key, run_at, timeout=SWEEP_SECONDS * 2)
+    deliveries_send_task.apply_async((tenant_id,), countdown=run_at - now)
 
 
 @shared_task

@@ -1,3 +1,4 @@
+import re
 from functools import wraps
 
 from django.conf import settings
@@ -66,13 +67,29 @@ def message_detail(request, pk):
 # A caught email's HTML as its sender wrote it (inline styles, data: images),
 # shown in a sandboxed frame of the detail page: nothing in it can run a
 # script, load anything from the network, submit a form or reach the portal.
+# Its links open in a new tab (<base target="_blank">), outside the sandbox,
+# rather than inside the frame, where the page they lead to cannot work.
+HTML_SANDBOX = ["allow-popups", "allow-popups-to-escape-sandbox"]
 HTML_PART_CSP = {
     "default-src": [CSP.NONE],
     "style-src": [CSP.UNSAFE_INLINE],
     "img-src": ["data:"],
     "frame-ancestors": [CSP.SELF],
-    "sandbox": True,
+    "sandbox": HTML_SANDBOX,
 }
+LINKS_IN_NEW_TAB = '<base target="_blank">'
+_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+_DOCTYPE = re.compile(r"\s*<!doctype[^>]*>", re.IGNORECASE)
+
+
+def _links_in_new_tab(html: str) -> str:
+    """`html` with its links opening in a new tab: a <base> first in its head.
+
+    After the doctype, if any, so the document keeps its rendering mode.
+    """
+    found = _HEAD.search(html) or _DOCTYPE.match(html)
+    at = found.end() if found else 0
+    return html[:at] + LINKS_IN_NEW_TAB + html[at:]
 
 
 @require_GET
@@ -83,7 +100,7 @@ def message_html(request, pk):
     html = message_parse(bytes(caught_message_get(pk=pk).raw)).html
     if html is None:
         raise Http404("This message has no HTML part.")
-    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response = HttpResponse(_links_in_new_tab(html), content_type="text/html; charset=utf-8")
     response["Referrer-Policy"] = "no-referrer"
     return response
 

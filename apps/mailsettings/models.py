@@ -43,7 +43,16 @@ class Preset(models.TextChoices):
 
 def default_timeout() -> int:
     # A callable, so the migration does not freeze one environment's value.
-    return settings.SMTP_DEFAULT_TIMEOUT
+    return min(TIMEOUT_MAX, max(TIMEOUT_MIN, round(settings.CONNECTION_TIMEOUT)))
+
+
+def connection_timeout(own: float | None = None) -> float:
+    """Seconds before a server is given up on: settings.CONNECTION_TIMEOUT, or `own` if shorter.
+
+    Every connection asks here when it is made (SMTP and providers, deliveries
+    and test emails), so changing the setting changes existing rows' too.
+    """
+    return min(own, settings.CONNECTION_TIMEOUT) if own else settings.CONNECTION_TIMEOUT
 
 
 class SmtpSettings(TimeStampedModel):

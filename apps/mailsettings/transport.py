@@ -38,7 +38,7 @@ from django.core.mail.utils import DNS_NAME
 from django.utils.functional import cached_property
 
 from apps.mailsettings import netguard
-from apps.mailsettings.models import Preset, Security, SmtpSettings
+from apps.mailsettings.models import Preset, Security, SmtpSettings, connection_timeout
 from apps.mailsettings.presets import (
     GMAIL_APP_PASSWORD,
     MICROSOFT365_BASIC_AUTH,
@@ -305,7 +305,7 @@ def smtp_backend(smtp_settings: SmtpSettings, *, password: str, alias: str) -> S
         password=password,
         use_tls=smtp_settings.security == Security.STARTTLS,
         use_ssl=smtp_settings.security == Security.TLS,
-        timeout=smtp_settings.timeout,
+        timeout=connection_timeout(smtp_settings.timeout),
         local_hostname=ehlo_name(smtp_settings),
     )
 
@@ -680,7 +680,7 @@ def describe(
     fields = {
         "host": smtp_settings.host,
         "port": smtp_settings.port,
-        "timeout": smtp_settings.timeout,
+        "timeout": f"{connection_timeout(smtp_settings.timeout):g}",
         "to": to,
         "sender": sender or smtp_settings.from_email,
         "username": smtp_settings.login_username or "(none)",

@@ -253,7 +253,10 @@ class ProviderStandin:
             with smtplib.SMTP(*self.relay, timeout=10) as smtp:
                 smtp.sendmail(sender, recipients, data)
         except (OSError, smtplib.SMTPException) as error:
+            # Answered as the provider answers when it cannot take the message, so the
+            # sender retries it rather than counting it as sent.
             logger.warning("provider stand-in: relaying to %s failed: %s", self.relay, error)
+            raise StandinError(Reply(503, "Service Unavailable")) from error
 
     def _relay_fields(self, sender, to, subject, text, html, headers=None) -> None:
         if not self.relay:

@@ -33,6 +33,7 @@ from django.core.mail import EmailMessage
 from django.utils.module_loading import import_string
 
 from apps.mailsettings import netguard
+from apps.mailsettings.models import connection_timeout
 from apps.providers.catalog import MAILGUN_REGIONS, PROVIDERS, Provider
 from apps.providers.models import ProviderSettings
 
@@ -40,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 TEST_EMAIL_ALIAS = "providers-test"
 DELIVERY_ALIAS = "providers-delivery"
-# Seconds before a provider's API is given up on (connect and each read).
-API_TIMEOUT = 20
 # Per-recipient statuses (anymail's) that mean the provider will not deliver.
 REFUSED_STATUSES = frozenset({"rejected", "invalid", "failed"})
 
@@ -52,13 +51,14 @@ REFUSED_STATUSES = frozenset({"rejected", "invalid", "failed"})
 def backend_params(provider_settings: ProviderSettings, *, secret: str) -> dict:
     """The anymail constructor arguments for these settings and this plaintext secret."""
     s = provider_settings
+    timeout = connection_timeout()  # connect and each read
     match s.provider:
         case Provider.AMAZON_SES:
             client = {
                 # Retrying is the delivery engine's job; one attempt, bounded waits.
                 "config": {
-                    "connect_timeout": API_TIMEOUT,
-                    "read_timeout": API_TIMEOUT,
+                    "connect_timeout": timeout,
+                    "read_timeout": timeout,
                     "retries": {"total_max_attempts": 1},
                 },
             }
@@ -87,7 +87,7 @@ def backend_params(provider_settings: ProviderSettings, *, secret: str) -> dict:
         case _:
             raise ValueError(f"Unknown provider {s.provider!r}.")
     params.setdefault("api_url", s.api_url or PROVIDERS[s.provider].default_api_url)
-    params["timeout"] = API_TIMEOUT
+    params["timeout"] = timeout
     return params
 
 

@@ -224,9 +224,6 @@ DELIVERY_SENDERS = env.int("DELIVERY_SENDERS", default=2)
 # How long a worker holds the deliveries it claimed; a crashed worker's
 # return to the queue after it.
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=300)
-# The longest a worker waits for an SMTP server during delivery, whatever
-# the settings' own timeout (None: the settings' timeout).
-DELIVERY_SMTP_TIMEOUT = env.float("DELIVERY_SMTP_TIMEOUT", default=None)
 # Failover: a temporary failure of the primary connection on a message's Nth attempt
 # sends it (and the rest of its batch) through the secondary connection, when there
 # is one; connection and sign-in failures fail over at once. After a failover the
@@ -275,8 +272,13 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # How long the unsubscribe links in notifications work, in days.
 UNSUBSCRIBE_LINK_DAYS = env.int("UNSUBSCRIBE_LINK_DAYS", default=60)
 
-# How long a test email waits for the server before giving up, in seconds.
-SMTP_DEFAULT_TIMEOUT = env.int("SMTP_DEFAULT_TIMEOUT", default=15)
+# Seconds before a mail server or a provider's API is given up on, on every connection
+# (deliveries and test emails, SMTP and providers); read each time, so a change applies
+# to existing connection settings too. A connection's own timeout can only shorten it.
+# SMTP_DEFAULT_TIMEOUT is its former name.
+CONNECTION_TIMEOUT = env.float(
+    "CONNECTION_TIMEOUT", default=env.float("SMTP_DEFAULT_TIMEOUT", default=15)
+)
 # A PEM bundle of extra certificate authorities to trust for SMTP TLS.
 SMTP_CA_BUNDLE = env("SMTP_CA_BUNDLE", default="")
 # The name Postmaster greets SMTP servers with (EHLO). Empty: the host of

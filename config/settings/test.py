@@ -16,7 +16,7 @@ FIELD_ENCRYPTION_KEYS = [
 ]
 MAILCATCHER_ENABLED = True
 DEMO_ENABLED = True
-SMTP_DEFAULT_TIMEOUT = 5
+CONNECTION_TIMEOUT = 5
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

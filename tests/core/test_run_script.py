@@ -1,14 +1,24 @@
 """`make run` (scripts/run): it comes up, runs twice, and Ctrl-C stops all it started."""
 
+import email
+import email.policy
+import json
 import os
+import re
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
+
+from apps.core.management.commands.seed_demo import DEMO_API_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +48,12 @@ def _read_until(stream, text: str, timeout: float) -> str:
     return output
 
 
-def _run_once(env: dict) -> str:
+@contextmanager
+def _running(env: dict) -> Iterator[list[str]]:
+    """scripts/run, up and answering; stopped with Ctrl-C after the block.
+
+    Yields its output so far (a list of one string, completed when it stopped).
+    """
     # Its own session, like a terminal's foreground job: Ctrl-C there is SIGINT to the group.
     process = subprocess.Popen(
         ["bash", "scripts/run"],
@@ -49,12 +64,13 @@ def _run_once(env: dict) -> str:
         start_new_session=True,
     )
     try:
-        output = _read_until(process.stdout, "(signed in as the system administrator)", 120)
+        output = [_read_until(process.stdout, "(signed in as the system administrator)", 120)]
         assert _listening(int(env["PORT"]))
         assert _listening(int(env["MAILCATCHER_PORT"]))
         assert _listening(int(env["PROVIDER_STANDIN_PORT"]))
+        yield output
         os.killpg(process.pid, signal.SIGINT)
-        output += _read_until(process.stdout, "Postmaster stopped.", 30)
+        output[0] += _read_until(process.stdout, "Postmaster stopped.", 30)
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
@@ -63,21 +79,92 @@ def _run_once(env: dict) -> str:
     assert not _listening(int(env["PORT"]))
     assert not _listening(int(env["MAILCATCHER_PORT"]))
     assert not _listening(int(env["PROVIDER_STANDIN_PORT"]))
-    return output
 
 
-def test_make_run_starts_prints_logins_runs_twice_and_stops_on_ctrl_c(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "CACHE_URL"}}
-    env |= {
+def _run_once(env: dict) -> str:
+    with _running(env) as output:
+        pass
+    return output[0]
+
+
+def _sqlite_env(tmp_path: Path) -> dict:
+    """`make run`'s own setting: SQLite, no broker, in-process cache (whatever CI exports)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"CELERY_BROKER_URL", "CACHE_URL", "SITE_URL"}
+    }
+    return env | {
         "DJANGO_SETTINGS_MODULE": "config.settings.dev",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
         "PORT": str(_free_port()),
         "MAILCATCHER_PORT": str(_free_port()),
         "PROVIDER_STANDIN_PORT": str(_free_port()),
     }
+
+
+def test_make_run_starts_prints_logins_runs_twice_and_stops_on_ctrl_c(tmp_path):
+    env = _sqlite_env(tmp_path)
     first = _run_once(env)
     assert f"http://127.0.0.1:{env['PORT']}/" in first
     assert "admin@postmaster.test" in first
     assert "alice@acme.test" in first
     second = _run_once(env)  # the same database: seeding again must work
     assert "Demo data is ready." in second
+
+
+# The README's "Send an event" example.
+README_EVENT = {
+    "pipeline": "deploy-prod",
+    "event_type": "pipeline_failed",
+    "level": "error",
+    "run_id": "4711",
+    "run_url": "https://ci.example.com/checkout/deploy-prod/runs/4711",
+    "message": "Migration 0042 failed.",
+    "idempotency_key": "deploy-prod-4711-failed",
+}
+
+
+def _post_event(port: int) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/events",
+        data=json.dumps(README_EVENT).encode(),
+        headers={"Authorization": f"Bearer {DEMO_API_TOKEN}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 202
+        return json.loads(response.read())
+
+
+def _caught(database: Path) -> list[bytes]:
+    """The raw messages the catcher stored in the SQLite file (by the catcher's process)."""
+    with closing(sqlite3.connect(database, timeout=30)) as db:
+        return [bytes(raw) for (raw,) in db.execute("SELECT raw FROM mailcatcher_caughtmessage")]
+
+
+def _wait_for(condition, *, timeout: float):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"not done after {timeout} seconds")
+        time.sleep(0.2)
+    return found
+
+
+def test_an_event_posted_to_make_run_arrives_in_the_catcher_with_links_to_its_port(tmp_path):
+    """The SQLite path end to end: the portal (tasks in-process), the catcher and the sweep,
+    three processes writing one SQLite file; the mail's links name the port it serves on."""
+    env = _sqlite_env(tmp_path)
+    port = env["PORT"]
+    with _running(env):
+        assert _post_event(int(port))["repeat"] is False
+        messages = _wait_for(lambda: _caught(tmp_path / "demo.sqlite3"), timeout=60)
+
+    message = email.message_from_bytes(messages[0], policy=email.policy.default)
+    assert "Migration 0042 failed." in message.get_body(("plain",)).get_content()
+    site = f"http://127.0.0.1:{port}/"
+    assert message["List-Unsubscribe"].startswith(f"<{site}")
+    links = re.findall(r"https?://127\.0\.0\.1:\d+/", messages[0].decode(errors="replace"))
+    assert links
+    assert set(links) == {site}

@@ -98,3 +98,73 @@ def test_seed_demo_refuses_and_creates_nothing_outside_development(db, settings)
     with pytest.raises(CommandError, match="The demo data is for development only"):
         call_command("seed_demo")
     assert set(_counts().values()) == {0}
+
+
+def _post_demo_event(client, idempotency_key: str):
+    return client.post(
+        "/api/v1/events",
+        {
+            "pipeline": "deploy-prod",
+            "event_type": "pipeline_failed",
+            "level": "error",
+            "run_id": "4711",
+            "run_url": "https://ci.example.com/checkout/deploy-prod/runs/4711",
+            "message": "Migration 0042 failed.",
+            "idempotency_key": idempotency_key,
+        },
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {DEMO_API_TOKEN}",
+    )
+
+
+def test_seed_demo_repairs_what_people_renamed_or_deleted(db, client):
+    """`make run` seeds every time: whatever was changed in the demo, seeding again works."""
+    from apps.groups.services import user_group_delete
+    from apps.pipelines.services import (
+        notification_rule_delete,
+        pipeline_update,
+        project_api_token_revoke,
+    )
+    from apps.tenancy.services import organization_update, project_update
+
+    call_command("seed_demo")
+    acme = Tenant.objects.get(slug="acme")
+    checkout = Project.objects.get(tenant=acme, name="Checkout")
+    deploy = Pipeline.objects.get(tenant=acme, slug="deploy-prod")
+    actor = User.objects.get(email=TENANT_ADMIN_EMAIL)
+    # A tenant admin renames the project (its slug follows), its organisation and a pipeline,
+    # deletes a group and a rule, and revokes the demo token.
+    project_update(project=checkout, name="Checkout (old)", actor=actor)
+    organization_update(organization=checkout.organization, name="Payments team", actor=actor)
+    pipeline_update(pipeline=deploy, name="Production deploys", slug="prod-deploys", actor=actor)
+    user_group_delete(group=UserGroup.objects.get(tenant=acme, name="On-call"), actor=actor)
+    notification_rule_delete(
+        rule=NotificationRule.objects.get(tenant=acme, name="Deploys done"), actor=actor
+    )
+    project_api_token_revoke(token=checkout.api_tokens.get(), actor=actor)
+
+    call_command("seed_demo")
+    call_command("seed_demo")  # and again: nothing more to repair
+
+    token = api_token_authenticate(DEMO_API_TOKEN)
+    assert token is not None
+    assert token.is_active
+    assert Pipeline.objects.filter(project=token.project, slug="deploy-prod").exists()
+    assert UserGroup.objects.filter(tenant=acme, name="On-call").exists()
+    assert NotificationRule.objects.filter(tenant=acme, name="Deploys done").exists()
+    response = _post_demo_event(client, "after-renames")
+    assert response.status_code == 202, response.content
+
+
+def test_seed_demo_recreates_deleted_tenant_projects(db, client):
+    from apps.tenancy.services import project_delete, tenant_delete
+
+    call_command("seed_demo")
+    actor = User.objects.get(email=SYSTEM_ADMIN_EMAIL)
+    project_delete(project=Project.objects.get(tenant__slug="acme", name="Checkout"), actor=actor)
+    tenant_delete(tenant=Tenant.objects.get(slug="initech"), actor=actor)
+
+    call_command("seed_demo")
+
+    assert Tenant.objects.filter(slug="initech").exists()
+    assert _post_demo_event(client, "after-deletes").status_code == 202

@@ -19,7 +19,7 @@ from tests.smtp_servers import Sink, sink_server
 def _engine_settings(settings):
     # Retries are due at once and a stalled server is given up quickly.
     settings.DELIVERY_RETRY_DELAY = 0
-    settings.DELIVERY_SMTP_TIMEOUT = 0.5
+    settings.CONNECTION_TIMEOUT = 0.5
 
 
 @pytest.fixture

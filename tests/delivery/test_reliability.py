@@ -68,7 +68,7 @@ ANSWERS = {
 def test_every_delivery_ends_in_one_true_final_state(
     settings, deploy_prod, mail_server, sink, recipients, answers
 ):
-    settings.DELIVERY_SMTP_TIMEOUT = 0.1
+    settings.CONNECTION_TIMEOUT = 0.1
     sink.stall_seconds = 0.3
     sink.offered.clear()
     sink.accepted.clear()

@@ -206,7 +206,7 @@ def test_after_a_disconnect_the_rest_of_the_batch_goes_over_a_new_connection(
 
 
 def test_a_server_that_stops_answering_times_out_and_is_retried(settings, event, mail_server, sink):
-    settings.DELIVERY_SMTP_TIMEOUT = 0.3
+    settings.CONNECTION_TIMEOUT = 0.3
     sink.stall_seconds = 1
     sink.script = lambda number, content: STALL if number == 0 else ACCEPT
 
@@ -332,12 +332,16 @@ def test_the_rate_limit_defers_without_dropping(settings, event, mail_server, si
 
     assert len(sink.accepted) == 2
     (waiting,) = event.deliveries.filter(status=QUEUED)
-    assert waiting.next_attempt_at == ratelimit.next_window(timezone.now())
+    # It waits until the first two leave the sliding 60-second window.
+    available = ratelimit.rate_available_at("127.0.0.1", now=timezone.now())
+    assert waiting.next_attempt_at == available
+    assert timezone.now() + timedelta(seconds=55) < available
+    assert available < timezone.now() + timedelta(seconds=ratelimit.WINDOW + 1)
     assert waiting.attempt_count == 0
     assert not waiting.attempts.exists()
 
-    # The next minute: the budget is there again.
-    next_minute = waiting.next_attempt_at + timedelta(seconds=1)
+    # A minute later: the budget is there again.
+    next_minute = waiting.next_attempt_at
     monkeypatch.setattr("apps.delivery.services.timezone.now", lambda: next_minute)
     send_all(event.tenant_id)
     assert len(sink.accepted) == 3

@@ -3,7 +3,7 @@
 The same flow with a real broker and real workers is in test_workers.py.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -153,7 +153,89 @@ def test_with_a_broker_a_send_task_comes_back_for_the_next_retry_once(deploy_pro
     tasks._send_again_when_due(deploy_prod.tenant_id)  # another task finishing: not twice
 
     assert len(scheduled) == 1
-    assert 8 < scheduled[0] <= 10
+    assert 8 < scheduled[0] <= 10 + tasks.PLAN_MARGIN
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The send tasks' clock, moved by hand (Unix time)."""
+    now = [float(int(timezone.now().timestamp()) + 1)]  # a whole second
+    monkeypatch.setattr(tasks, "clock", lambda: now[0])
+    return now
+
+
+def _two_retries(deploy_prod, clock, *offsets):
+    """Two deliveries due `offsets` seconds after the clock's time."""
+    event_dispatch(event_id=make_event(deploy_prod).pk)
+    first, second = Delivery.objects.order_by("pk")
+    for delivery, offset in zip((first, second), offsets, strict=True):
+        due = datetime.fromtimestamp(clock[0] + offset, tz=UTC)
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=due)
+    return first, second
+
+
+def _run_starts_at(clock, at, tenant_id, *, sends=None):
+    """The planned run starts at `at`, sends what is given and finishes."""
+    clock[0] = at
+    tasks._planned_run_started(tenant_id)
+    if sends is not None:
+        Delivery.objects.filter(pk=sends.pk).update(status=DeliveryStatus.SENT)
+    tasks._send_again_when_due(tenant_id)
+
+
+def test_a_retry_due_later_in_the_same_second_gets_its_own_run(deploy_prod, rule, scheduled, clock):
+    app.conf.task_always_eager = False
+    start = clock[0]
+    first, _ = _two_retries(deploy_prod, clock, 10.1, 10.6)
+
+    tasks._send_again_when_due(deploy_prod.tenant_id)
+    assert scheduled == [pytest.approx(10.1 + tasks.PLAN_MARGIN)]
+
+    _run_starts_at(clock, start + scheduled[0], deploy_prod.tenant_id, sends=first)
+    # The next run is queued for the second retry, not left to the sweep.
+    assert len(scheduled) == 2
+    assert scheduled[1] == pytest.approx(0.5)
+
+
+def test_a_run_that_starts_early_queues_the_retry_it_came_too_early_for(
+    deploy_prod, rule, scheduled, clock
+):
+    app.conf.task_always_eager = False
+    start = clock[0]
+    _two_retries(deploy_prod, clock, 10.0, 20.0)
+    tasks._send_again_when_due(deploy_prod.tenant_id)
+    assert len(scheduled) == 1
+
+    # Celery runs it 0.3 s before the retry is due: nothing to send yet.
+    _run_starts_at(clock, start + 9.7, deploy_prod.tenant_id)
+
+    assert len(scheduled) == 2
+    assert scheduled[1] == pytest.approx(0.3 + tasks.PLAN_MARGIN)
+
+
+def test_a_run_queued_by_another_task_does_not_delay_the_planned_one(
+    deploy_prod, rule, scheduled, clock
+):
+    app.conf.task_always_eager = False
+    start = clock[0]
+    _two_retries(deploy_prod, clock, 10.0, 20.0)
+    tasks._send_again_when_due(deploy_prod.tenant_id)
+
+    # A run for a new event, long before the retry: the planned run still comes, once.
+    _run_starts_at(clock, start + 2, deploy_prod.tenant_id)
+    assert len(scheduled) == 1
+
+
+def test_a_planned_run_that_never_came_does_not_block_the_next(deploy_prod, rule, scheduled, clock):
+    app.conf.task_always_eager = False
+    start = clock[0]
+    _two_retries(deploy_prod, clock, 10.0, 20.0)
+    tasks._send_again_when_due(deploy_prod.tenant_id)
+
+    # The queued run was lost (a broker restart, say); a later run plans the retry again.
+    clock[0] = start + 10 + tasks.PLAN_STALE + 1
+    tasks._send_again_when_due(deploy_prod.tenant_id)
+    assert len(scheduled) == 2
 
 
 def test_retries_after_the_next_sweep_are_left_to_the_sweep(deploy_prod, rule, scheduled):

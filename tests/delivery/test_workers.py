@@ -5,15 +5,17 @@ elsewhere, never in CI (see tests/conftest.py).
 """
 
 import signal
+import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
+from django.db import transaction
 
 from apps.delivery.intake import event_accept
 from apps.delivery.models import Delivery, DeliveryStatus, Event
-from apps.delivery.services import events_sweep
+from apps.delivery.services import event_dispatch, events_sweep
 from apps.mailsettings.selectors import host_smtp_settings_forget
 from apps.pipelines.models import EventType, Level
 from tests.delivery.workers import publishing, queue_delete, wait_until, worker
@@ -109,3 +111,35 @@ def test_events_accepted_while_the_broker_is_down_are_all_delivered(
 
     assert not Event.objects.filter(dispatched_at__isnull=True).exists()
     assert sink.accepted_ids == {d.message_id: 1 for d in Delivery.objects.all()}
+
+
+def sent() -> int:
+    return Delivery.objects.filter(status=SENT).count()
+
+
+def test_retries_go_when_due_not_at_the_next_sweep(
+    deploy_prod, shared_mail_server, sink, queue, tmp_path
+):
+    """Two retries due in the same second, and a run that starts before either is due:
+    each retry is sent by a run queued for it, within moments. Nothing sweeps here."""
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=["ann@x.example", "bob@x.example"])
+
+    with worker(queue=queue, log=tmp_path / "worker.log"):
+        accept(deploy_prod, "warm-up")
+        wait_until(lambda: sent() == 2, timeout=60, every=0.2)  # the worker is up
+
+        with transaction.atomic():  # its tasks are queued when the retries are set
+            event = accept(deploy_prod, "4711")
+            event_dispatch(event_id=event.pk)
+            second = int(time.time()) + 2
+            due = {"ann@x.example": second + 0.05, "bob@x.example": second + 0.95}
+            for address, at in due.items():
+                event.deliveries.filter(address=address).update(
+                    next_attempt_at=datetime.fromtimestamp(at, tz=UTC)
+                )
+        # Well before the sweep's 30 seconds, on a busy machine too.
+        wait_until(lambda: sent() == 4, timeout=20, every=0.2)
+
+    for delivery in event.deliveries.all():
+        (attempt,) = delivery.attempts.all()
+        assert attempt.attempted_at.timestamp() >= due[delivery.address]

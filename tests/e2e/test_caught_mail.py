@@ -36,3 +36,21 @@ def test_a_system_admin_deletes_all_caught_mail(admin_page, mail_catcher):
     expect(page.get_by_text("Deleted 1 caught message.")).to_be_visible()
     expect(page.get_by_role("heading", name="No mail caught yet")).to_be_visible()
     assert not CaughtMessage.objects.exists()
+
+
+def test_a_link_in_the_html_part_opens_in_a_new_tab(admin_page, mail_catcher, live_server):
+    target = f"{live_server.url}/mail/"
+    html = f'<p>See <a href="{target}">the run</a>.</p>'
+    smtp_send(multipart_message(html=html), port=mail_catcher.port)
+    page = admin_page
+    page.goto("/mail/")
+    page.get_by_role("link", name="Build 42 failed").click()
+
+    frame = page.frame_locator("iframe.mail-html")
+    with page.context.expect_page() as opened:
+        frame.get_by_role("link", name="the run").click()
+
+    opened.value.wait_for_load_state()
+    assert opened.value.url == target
+    # The frame still shows the message.
+    expect(frame.get_by_role("link", name="the run")).to_be_visible()

@@ -126,7 +126,8 @@ def test_detail_frames_the_html_part_sandboxed(admin_client):
     page = admin_client.get(reverse("mailcatcher:detail", args=[caught.pk])).content.decode()
 
     html_url = reverse("mailcatcher:html", args=[caught.pk])
-    assert f'<iframe class="mail-html" sandbox src="{html_url}"' in page
+    sandbox = "allow-popups allow-popups-to-escape-sandbox"  # its links open in a new tab
+    assert f'<iframe class="mail-html" sandbox="{sandbox}" src="{html_url}"' in page
     assert "<script>alert" not in page
     assert 'onclick="steal()"' not in page
 
@@ -136,15 +137,39 @@ def test_the_html_part_is_served_sandboxed_with_its_own_policy(admin_client):
 
     response = admin_client.get(reverse("mailcatcher:html", args=[caught.pk]))
 
-    assert response.content.decode().startswith('<p style="color: red">Hi</p>')
+    # Its links open in a new tab, not inside the frame (which they would break).
+    assert response.content.decode().startswith('<base target="_blank"><p style="color: red">Hi')
     policy = response["Content-Security-Policy"]
     # Its own inline styles show; nothing runs, loads or submits; only the portal frames it.
     assert "default-src 'none'" in policy
     assert "style-src 'unsafe-inline'" in policy
     assert "script-src" not in policy
-    assert "sandbox" in policy
+    assert "sandbox allow-popups allow-popups-to-escape-sandbox" in policy
+    assert "allow-scripts" not in policy
+    assert "allow-forms" not in policy
     assert "frame-ancestors 'self'" in policy
     assert response["X-Frame-Options"] == "SAMEORIGIN"
+
+
+@pytest.mark.parametrize(
+    ("html", "served"),
+    [
+        (
+            '<!DOCTYPE html><html><head><title>T</title></head><a href="https://x.test/">x</a>',
+            '<!DOCTYPE html><html><head><base target="_blank"><title>T</title></head>',
+        ),
+        (
+            '<!doctype html>\n<p><a href="https://x.test/">x</a></p>',
+            '<!doctype html><base target="_blank">\n<p>',
+        ),
+    ],
+)
+def test_links_of_the_html_part_open_in_a_new_tab(admin_client, html, served):
+    caught = catch(html=html)
+
+    response = admin_client.get(reverse("mailcatcher:html", args=[caught.pk]))
+
+    assert response.content.decode().startswith(served)
 
 
 def test_the_html_part_is_for_system_administrators_only(client, member):

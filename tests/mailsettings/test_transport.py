@@ -113,6 +113,29 @@ def test_timed_out_when_the_server_never_answers():
     assert "firewall" in result.hint
 
 
+@pytest.mark.django_db
+def test_the_connection_timeout_setting_applies_to_an_existing_row(settings):
+    from apps.delivery.sending import Connection
+    from apps.mailsettings.models import SmtpSettings
+
+    row = SmtpSettingsFactory(tenant=None, timeout=15)  # saved under the default of 15
+
+    settings.CONNECTION_TIMEOUT = 0.5  # changed after the row was saved
+    row = SmtpSettings.objects.get(pk=row.pk)
+    assert smtp_backend(row, password="", alias="test").timeout == 0.5  # test emails
+    assert Connection(row).backend.timeout == 0.5  # deliveries
+    with silent_server() as listener:
+        row.host, row.port = listener.host, listener.port
+        result = send_test_email(row, password="", to=TO, subject="s", body="b")
+    assert result.outcome is Outcome.TIMED_OUT
+    assert "within 0.5 seconds" in result.message
+
+    # A row's own shorter timeout still counts.
+    row.timeout = 2
+    settings.CONNECTION_TIMEOUT = 30
+    assert smtp_backend(row, password="", alias="test").timeout == 2
+
+
 def test_tls_handshake_failed_when_implicit_tls_meets_a_plain_server():
     with smtp_server() as server:
         result = send(host=server.host, port=server.port, security=Security.TLS)

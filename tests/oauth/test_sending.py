@@ -29,7 +29,7 @@ ADDRESSES = ["ann@contoso.example", "bob@contoso.example"]
 def _engine_settings(settings):
     # Retries are due at once and a stalled server is given up quickly.
     settings.DELIVERY_RETRY_DELAY = 0
-    settings.DELIVERY_SMTP_TIMEOUT = 2
+    settings.CONNECTION_TIMEOUT = 2
 
 
 @pytest.fixture

@@ -350,11 +350,11 @@ def test_the_engine_refuses_a_name_resolving_to_loopback_at_every_connection(
 # One answer for every failure to connect ------------------------------------------------
 
 
-def test_closed_talking_and_silent_ports_read_the_same(admin_client, tenant, monkeypatch):
+def test_closed_talking_and_silent_ports_read_the_same(admin_client, tenant, settings):
     # A tenant allowed the private network: the guard lets it through, the
     # answers must still not tell the three apart.
     allow_private_network(tenant)
-    monkeypatch.setattr(transport, "API_TIMEOUT", 1)
+    settings.CONNECTION_TIMEOUT = 1
     results, engine = {}, {}
 
     def attempt(kind, port):

@@ -174,3 +174,14 @@ def test_the_stored_secret_is_used_and_a_typed_one_wins(standin):
         settings, to="a@example.org", subject="s", body="b", secret=SECRETS[4]
     )
     assert result.ok
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_the_connection_timeout_setting_applies_to_providers(settings, provider):
+    from apps.providers.transport import backend_params
+
+    settings.CONNECTION_TIMEOUT = 7
+    params = backend_params(_settings(provider, "http://127.0.0.1:9/"), secret="s")
+    client = params.get("client_params", {}).get("config", {})
+    timeouts = {params.get("timeout"), client.get("connect_timeout"), client.get("read_timeout")}
+    assert timeouts - {None} == {7}

@@ -2,12 +2,16 @@
 
 Everything is created through the services, so the demo's audit log reads
 like a real one. What exists already is left as it is: a second run never
-duplicates rows nor undoes what someone changed in the demo.
+duplicates rows nor undoes what someone changed in the demo. What the demo
+needs and someone renamed, deleted or revoked (a project, a pipeline, a
+group, a rule, the API token) is made again, so `make run` always starts.
 """
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Q
+from django.utils.text import slugify
 
 from apps.accounts.lockout import unlock_account
 from apps.accounts.models import User
@@ -15,7 +19,13 @@ from apps.groups.models import UserGroup
 from apps.groups.services import user_group_create
 from apps.mailsettings.models import Security, SmtpSettings
 from apps.mailsettings.services import smtp_settings_update, tenant_smtp_network_update
-from apps.pipelines.models import EventType, NotificationRule, Pipeline, ProjectApiToken
+from apps.pipelines.models import (
+    EventType,
+    NotificationRule,
+    Pipeline,
+    ProjectApiToken,
+    token_hash,
+)
 from apps.pipelines.services import (
     notification_rule_create,
     pipeline_create,
@@ -173,13 +183,19 @@ def _seed_tenant(slug: str, spec: dict) -> None:
 
     projects = {}
     for org_name, project_names in spec["organizations"].items():
-        organization = Organization.objects.filter(
-            tenant=tenant, name=org_name
-        ).first() or organization_create(tenant=tenant, name=org_name, actor=None)
+        organization = _named(Organization, tenant, org_name) or organization_create(
+            tenant=tenant,
+            name=org_name,
+            slug=_free_slug(Organization, tenant, org_name),
+            actor=None,
+        )
         for project_name in project_names:
-            projects[project_name] = Project.objects.filter(
-                tenant=tenant, name=project_name
-            ).first() or project_create(organization=organization, name=project_name, actor=None)
+            projects[project_name] = _named(Project, tenant, project_name) or project_create(
+                organization=organization,
+                name=project_name,
+                slug=_free_slug(Project, tenant, project_name),
+                actor=None,
+            )
 
     for name, project_name, aliases, all_members, members in spec["groups"]:
         if UserGroup.objects.filter(tenant=tenant, name=name).exists():
@@ -219,9 +235,14 @@ def _seed_pipelines(tenant: Tenant, spec: dict, projects: dict) -> None:
     for project_name, pipeline_specs in spec["pipelines"].items():
         project = projects[project_name]
         for slug, name in pipeline_specs:
-            pipelines[slug] = Pipeline.objects.filter(
-                tenant=tenant, project=project, slug=slug
-            ).first() or pipeline_create(project=project, name=name, slug=slug, actor=None)
+            existing = Pipeline.objects.filter(tenant=tenant, project=project)
+            if not (pipeline := existing.filter(slug=slug).first()):
+                # The events API finds a pipeline by its slug; its name may be taken by
+                # the pipeline someone gave another slug.
+                if existing.filter(name=name).exists():
+                    name = f"{name} ({slug})"
+                pipeline = pipeline_create(project=project, name=name, slug=slug, actor=None)
+            pipelines[slug] = pipeline
 
     for name, project_name, pipeline_slug, events, addresses, group_names in spec["rules"]:
         if NotificationRule.objects.filter(tenant=tenant, name=name).exists():
@@ -237,8 +258,30 @@ def _seed_pipelines(tenant: Tenant, spec: dict, projects: dict) -> None:
         )
 
     project = projects.get(spec["api_token_project"])
-    if project and not ProjectApiToken.objects.filter(tenant=tenant, project=project).exists():
+    if project is None:
+        return
+    token = ProjectApiToken.objects.filter(hash=token_hash(DEMO_API_TOKEN)).first()
+    if token and (not token.is_active or token.project_id != project.pk):
+        token.delete()  # Revoked, or left on a project the demo no longer uses: made again.
+        token = None
+    if token is None:
         project_api_token_create(project=project, name="Demo CI", actor=None, raw=DEMO_API_TOKEN)
+
+
+def _named(model, tenant: Tenant, name: str):
+    """The demo's organisation or project: by its name, or by its slug if only renamed."""
+    found = model.objects.filter(tenant=tenant).filter(Q(name=name) | Q(slug=slugify(name)))
+    return found.filter(name=name).first() or found.first()
+
+
+def _free_slug(model, tenant: Tenant, name: str) -> str:
+    """The name's slug, or one not taken yet (someone gave ours to another row)."""
+    base = slug = slugify(name)[:40]
+    n = 1
+    while model.objects.filter(tenant=tenant, slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
 
 
 def _catcher_settings(*, tenant, from_email: str, from_name: str) -> SmtpSettings:

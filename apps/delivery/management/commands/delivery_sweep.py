@@ -2,7 +2,9 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
+from apps.delivery.queue import deliveries_next_due_anywhere
 from apps.delivery.services import events_sweep
 from apps.operations.services import failure_alerts_check
 from config.celery import SWEEP_SECONDS
@@ -13,7 +15,7 @@ class Command(BaseCommand):
         "Dispatch missed events and send due deliveries (retries included), and check for "
         "tenants whose mail is failing (failure alerts), once or every "
         "--every seconds. Celery beat does this where a broker is set; without one, run this "
-        "next to the portal so retries go out."
+        "next to the portal so retries go out (it wakes up early for a retry due sooner)."
     )
 
     def add_arguments(self, parser):
@@ -37,5 +39,22 @@ class Command(BaseCommand):
             alerts = failure_alerts_check()
             if alerts.emailed:
                 self.stdout.write(f"Failure alerts emailed for {len(alerts.emailed)} tenants.")
-            if every is None or stopping.wait(every):
+            if every is None or stopping.wait(sweep_wait(every)):
                 return
+
+
+# Not sooner than this after a sweep, however soon the next retry is due.
+SWEEP_MIN_WAIT = 0.5
+
+
+def sweep_wait(every: float) -> float:
+    """Seconds until the next sweep: `every`, or less when a retry falls due before.
+
+    Without a broker nothing else sends a retry when it is due (no task
+    queues itself for later), so the sweep wakes up for it.
+    """
+    due_at = deliveries_next_due_anywhere()
+    if due_at is None:
+        return every
+    until_due = (due_at - timezone.now()).total_seconds() + 0.05
+    return min(every, max(SWEEP_MIN_WAIT, until_due))
