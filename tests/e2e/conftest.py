@@ -64,7 +64,9 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server, request):
+def page(browser, live_server, request, settings):
+    # Links in the mail Postmaster sends are built from SITE_URL: here, the live server.
+    settings.SITE_URL = live_server.url
     # Reduced motion turns off Bootstrap's smooth scrolling, which made every
     # click below the fold wait for the animation (~0.4 s each).
     context = browser.new_context(base_url=live_server.url, reduced_motion="reduce")
