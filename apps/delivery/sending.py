@@ -59,6 +59,20 @@ def refuses_address(code: int, text: str) -> bool:
     return found is None or found.group(1).startswith("1.") or found.group(1) == "2.1"
 
 
+def exchange_timeout(timeout: float) -> float:
+    """The longest a worker waits for one answer (or one write) of a server, in seconds.
+
+    The settings' own timeout, but at most DELIVERY_SMTP_TIMEOUT and a
+    thirtieth of DELIVERY_LEASE_SECONDS: a message takes a dozen exchanges at
+    most (connect, greet, TLS, sign in, MAIL, RCPT, DATA), so one message
+    always ends well inside the lease the engine renews between messages.
+    """
+    bounds = [timeout, settings.DELIVERY_LEASE_SECONDS / 30]
+    if settings.DELIVERY_SMTP_TIMEOUT:
+        bounds.append(settings.DELIVERY_SMTP_TIMEOUT)
+    return min(bounds)
+
+
 class ConnectError(Exception):
     """The connection could not be opened (or logged in); `error` says why."""
 
@@ -75,8 +89,7 @@ class Connection:
     def __init__(self, smtp_settings: SmtpSettings, *, tenant_id: int | None = None):
         password = smtp_settings.password.reveal() if smtp_settings.password else ""
         self.backend = smtp_backend(smtp_settings, password=password, alias=ALIAS)
-        if settings.DELIVERY_SMTP_TIMEOUT:
-            self.backend.timeout = min(self.backend.timeout, settings.DELIVERY_SMTP_TIMEOUT)
+        self.backend.timeout = exchange_timeout(self.backend.timeout)
         self.sender = smtp_settings.from_email
         self.opened = 0
         # The tenant whose suppression list gets the refused addresses (None: nobody's).

@@ -26,7 +26,7 @@ def test_a_flaky_server_gets_every_message_exactly_once(settings, deploy_prod, m
         roll = chance.random()
         if roll < 0.05:
             return DROP
-        return "451 4.7.1 Try again later" if roll < 0.35 else ACCEPT
+        return "451 4.3.0 Try again later" if roll < 0.35 else ACCEPT
 
     sink.script = flaky
     NotificationRuleFactory(
