@@ -471,12 +471,23 @@ class _Batch:
             for delivery in self.batch:
                 self._failed(delivery, Classification(Outcome.OTHER, True, detail=NOT_CONFIGURED))
             return
-        lease = settings.DELIVERY_LEASE_SECONDS
-        # A batch's time budget, also what the lease's renewal is measured against.
-        stop_at = time.monotonic() + lease * 0.8
+        # A batch's time budget; the lease is renewed every tenth of it (`_still_ours`).
+        stop_at = time.monotonic() + settings.DELIVERY_LEASE_SECONDS * 0.8
         self.renewed_at = time.monotonic()
+        self.carrier = _first_carrier(self.tenant_id, self.carriers)
+        # What its workers never finished, however often claimed, ends here (before
+        # anything that could stop this worker too: opening the connection).
+        fresh = []
+        for delivery in self.batch:
+            if delivery.claim_count > settings.DELIVERY_MAX_CLAIMS:
+                self._claimed_too_often(delivery)
+            else:
+                fresh.append(delivery)
+        self.batch = fresh
+        if not fresh:
+            return
         with _fast_commits():
-            self._switch(_first_carrier(self.tenant_id, self.carriers))
+            self._switch(self.carrier)
             try:
                 index = 0
                 while index < len(self.batch):
@@ -488,11 +499,6 @@ class _Batch:
                         index += 1
                         self.untried = max(self.untried, index)
                         continue
-                    if delivery.claim_count > settings.DELIVERY_MAX_CLAIMS:
-                        self._claimed_too_often(delivery)
-                        index += 1
-                        self.untried = max(self.untried, index)
-                        continue
                     self.untried = max(self.untried, index + 1)
                     step = self._send(delivery, index)
                     if step is _STOP:
@@ -500,7 +506,8 @@ class _Batch:
                     if step is _NEXT:
                         index += 1
             finally:
-                self.link.close()
+                if self.link is not None:
+                    self.link.close()
 
     def _still_ours(self, delivery: Delivery) -> bool:
         """Renew the lease of what is left, every tenth of it; whether `delivery` is still held.
@@ -539,7 +546,7 @@ class _Batch:
     def _switch(self, carrier: Carrier) -> None:
         if self.link is not None:
             self.link.close()
-        self.carrier = carrier
+        self.carrier, self.link = carrier, None
         self.link = carrier.open(tenant_id=self.tenant_id)
         self.password = "" if carrier.is_provider else self.link.backend.password
         # Each connection sends from its own default From.

@@ -1,0 +1,178 @@
+"""A bad day contained: one message that cannot be built, an error outside any message,
+a delivery whose claims never end, a server that asks to slow down.
+
+Real parts: aiosmtpd servers on 127.0.0.1 (`sink`), the database; the broken
+things are stored rows as an older or newer version could have left them.
+"""
+
+from datetime import timedelta
+from email.errors import HeaderParseError
+
+import pytest
+from django.utils import timezone
+
+from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
+from apps.delivery.services import deliveries_send, event_dispatch
+from apps.mailsettings.models import SmtpSettings
+from apps.operations.selectors import delivery_troubles
+from tests.delivery.engine import make_event
+from tests.delivery.workers import wait_until
+from tests.factories import NotificationRuleFactory
+from tests.mailsettings.factories import SmtpSettingsFactory
+from tests.smtp_servers import ACCEPT, closed_port
+
+pytestmark = pytest.mark.django_db
+
+SENT, FAILED, QUEUED, SENDING = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.SENDING,
+)
+
+
+def test_a_message_that_cannot_be_built_fails_alone_and_the_batch_goes_on(
+    deploy_prod, mail_server, sink
+):
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=[f"p{n}@x.example" for n in range(40)])
+    before = make_event(deploy_prod, run_id="before")
+    broken = make_event(deploy_prod, run_id="newer")
+    after = make_event(deploy_prod, run_id="after")
+    for event in (before, broken, after):
+        event_dispatch(event_id=event.pk)
+    # Its row now says what a newer version wrote: an event type with no headline here.
+    Event.objects.filter(pk=broken.pk).update(event_type="release_published")
+
+    report = deliveries_send(tenant_id=deploy_prod.tenant_id)  # one batch of 120
+
+    assert (report.claimed, report.sent, report.failed) == (120, 80, 40)
+    assert not Delivery.objects.filter(status__in=[QUEUED, SENDING]).exists()
+    assert set(broken.deliveries.values_list("status", flat=True)) == {FAILED}
+    good = Delivery.objects.exclude(event=broken)
+    assert sink.accepted_ids == {d.message_id: 1 for d in good}
+    attempt = DeliveryAttempt.objects.filter(delivery__event=broken).first()
+    assert attempt.outcome == "other"
+    assert attempt.via == "host"
+    assert attempt.reply.startswith("Not sent: Postmaster could not build or send this message")
+    assert "KeyError" in attempt.reply
+    assert "worker's log" in attempt.reply
+    assert "release_published" not in attempt.reply  # no raw Python value
+
+
+@pytest.fixture
+def unopenable(tenant):
+    """The tenant's connection, with a From an older version let through: no batch can start."""
+    row = SmtpSettingsFactory(tenant=tenant, host="127.0.0.1", port=closed_port(), security="none")
+    SmtpSettings.objects.filter(pk=row.pk).update(from_email="alerts@@payments.example")
+    return row
+
+
+def test_an_error_outside_one_message_returns_the_untried_rest_at_once(
+    deploy_prod, unopenable, sink
+):
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=[f"p{n}@x.example" for n in range(5)])
+    event = make_event(deploy_prod)
+    event_dispatch(event_id=event.pk)
+
+    with pytest.raises(HeaderParseError):  # the task fails (and says why in its log)
+        deliveries_send(tenant_id=deploy_prod.tenant_id)
+
+    deliveries = list(event.deliveries.all())
+    # Not left claimed until the lease runs out: due again now.
+    assert {(d.status, d.lease_token, d.next_attempt_at) for d in deliveries} == {
+        (QUEUED, "", None)
+    }
+    assert {d.claim_count for d in deliveries} == {1}  # that claim counts
+
+
+def test_a_delivery_claimed_again_and_again_without_an_outcome_fails(
+    settings, deploy_prod, unopenable, sink
+):
+    settings.DELIVERY_MAX_CLAIMS = 3
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=[f"p{n}@x.example" for n in range(6)])
+    event = make_event(deploy_prod)
+    event_dispatch(event_id=event.pk)
+
+    for _ in range(3):
+        with pytest.raises(HeaderParseError):
+            deliveries_send(tenant_id=deploy_prod.tenant_id)
+    report = deliveries_send(tenant_id=deploy_prod.tenant_id)  # the fourth claim
+
+    assert (report.claimed, report.failed) == (6, 6)
+    assert deliveries_send(tenant_id=deploy_prod.tenant_id).claimed == 0  # never again
+    for delivery in event.deliveries.all():
+        assert delivery.status == FAILED
+        assert delivery.finished_at is not None
+        (attempt,) = delivery.attempts.all()
+        assert attempt.reply.startswith("Not sent: it was claimed 3 times and each time")
+        assert attempt.via == "own"
+    # The failure alerts count them.
+    (trouble,) = delivery_troubles(now=timezone.now())
+    assert (trouble.tenant_id, trouble.via, trouble.failed) == (deploy_prod.tenant_id, "own", 6)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "421 4.7.0 Too many messages, slow down",
+        "451 4.7.28 Our system has detected an unusual rate of mail",
+        "450 Too many messages from your account, try again later",
+    ],
+)
+def test_a_throttling_server_is_left_alone_for_a_while(
+    settings, deploy_prod, mail_server, sink, reply
+):
+    settings.DELIVERY_THROTTLE_SECONDS = 120
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=[f"p{n}@x.example" for n in range(10)])
+    event = make_event(deploy_prod)
+    event_dispatch(event_id=event.pk)
+    # Three messages go, then the server asks to slow down.
+    sink.script = lambda number, content: reply if number == 3 else ACCEPT
+    before = timezone.now()
+
+    report = deliveries_send(tenant_id=deploy_prod.tenant_id)
+
+    assert len(sink.offered) == 4  # nothing more after the reply
+    assert (report.sent, report.retrying, report.throttled, report.failed) == (3, 1, 6, 0)
+    deliveries = list(event.deliveries.order_by("pk"))
+    throttled, rest = deliveries[3], deliveries[4:]
+    assert throttled.status == QUEUED
+    (attempt,) = throttled.attempts.all()
+    assert attempt.reply.startswith(reply.split(",")[0])
+    assert "the server asked to slow down" in attempt.reply
+    assert "wait 120 seconds" in attempt.reply
+    for delivery in [throttled, *rest]:
+        assert delivery.next_attempt_at >= before + timedelta(seconds=119)
+    # The rest were not tried: nothing counts against them.
+    assert {(d.status, d.attempt_count, d.claim_count) for d in rest} == {(QUEUED, 0, 0)}
+    assert not DeliveryAttempt.objects.filter(delivery__in=rest).exists()
+    # Mail that becomes due meanwhile waits too: the connection is paused.
+    Delivery.objects.filter(pk__in=[d.pk for d in rest]).update(next_attempt_at=None)
+    assert deliveries_send(tenant_id=deploy_prod.tenant_id).claimed == 0
+    assert len(sink.offered) == 4
+    assert all(d.next_attempt_at >= before + timedelta(seconds=119) for d in rest)
+
+
+def test_after_the_pause_the_rest_is_sent_once(settings, deploy_prod, mail_server, sink):
+    settings.DELIVERY_THROTTLE_SECONDS = 1
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=[f"p{n}@x.example" for n in range(6)])
+    event = make_event(deploy_prod)
+    event_dispatch(event_id=event.pk)
+    sink.script = lambda number, content: (
+        "421 4.7.0 Try again later, closing connection" if number == 2 else ACCEPT
+    )
+
+    deliveries_send(tenant_id=deploy_prod.tenant_id)
+    assert len(sink.offered) == 3
+
+    # As the send task does when its next run is due.
+    wait_until(
+        lambda: not Delivery.objects.exclude(status=SENT).exists(),
+        timeout=60,
+        every=0.2,
+        then=lambda: deliveries_send(tenant_id=deploy_prod.tenant_id),
+    )
+
+    assert set(event.deliveries.values_list("status", flat=True)) == {SENT}
+    assert sink.accepted_ids == {d.message_id: 1 for d in event.deliveries.all()}
+    assert len(sink.offered) == 7  # the throttled one twice, each other once
