@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
-from apps.delivery.services import deliveries_send, event_dispatch
+from apps.delivery.services import _attempt_record, _claim, deliveries_send, event_dispatch
 from apps.mailsettings.models import SmtpSettings
 from apps.operations.selectors import delivery_troubles
 from tests.delivery.engine import make_event
@@ -176,3 +176,45 @@ def test_after_the_pause_the_rest_is_sent_once(settings, deploy_prod, mail_serve
     assert set(event.deliveries.values_list("status", flat=True)) == {SENT}
     assert sink.accepted_ids == {d.message_id: 1 for d in event.deliveries.all()}
     assert len(sink.offered) == 7  # the throttled one twice, each other once
+
+
+def test_an_outcome_learned_after_the_lease_ran_out_is_recorded(deploy_prod, mail_server):
+    """A worker stopped longer than its lease (a paused VM) still records what it learned."""
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=["ann@x.example"])
+    event = make_event(deploy_prod)
+    event_dispatch(event_id=event.pk)
+    now = timezone.now()
+    first, (delivery,) = _claim(deploy_prod.tenant_id, 1, now)
+    # Its lease ran out; another worker claimed it.
+    Delivery.objects.update(lease_expires_at=now - timedelta(seconds=1))
+    second, _ = _claim(deploy_prod.tenant_id, 1, now)
+    assert second != first
+
+    # The first worker learns that the server accepted it.
+    record = {"code": 250, "retry_at": None, "via": "host"}
+    _attempt_record(
+        delivery, first, status=SENT, outcome="sent", reply="250 2.0.0 Ok: queued as A", **record
+    )
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.lease_token, delivery.attempt_count) == (SENT, "", 1)
+    # The second one's outcome comes after: recorded too, and "sent" stays the truth.
+    _attempt_record(
+        delivery,
+        second,
+        status=QUEUED,
+        outcome="disconnected",
+        reply="The server hung up.",
+        **record | {"code": None},
+    )
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_reply, delivery.attempt_count) == (
+        SENT,
+        "250 2.0.0 Ok: queued as A",
+        2,
+    )
+    replies = list(delivery.attempts.values_list("outcome", "reply"))
+    late = " (learned after this worker's claim on it had run out)"
+    assert replies == [
+        ("sent", "250 2.0.0 Ok: queued as A" + late),
+        ("disconnected", "The server hung up." + late),
+    ]
