@@ -784,7 +784,8 @@ def _fast_commits():
 
     An outcome is still committed (visible to every worker, so a crashed
     worker's sent messages are not sent again); only a crash of PostgreSQL
-    itself could lose the last fraction of a second of them.
+    itself could lose the last fraction of a second of them, and those
+    messages would then be sent again (same Message-ID). The README says so.
     """
     if connection.vendor != "postgresql":
         yield
