@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('delivery', '0006_provider_message_id_and_reported_statuses'),
+        ("delivery", "0006_provider_message_id_and_reported_statuses"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='delivery',
-            name='claim_count',
+            model_name="delivery",
+            name="claim_count",
             field=models.PositiveSmallIntegerField(default=0),
         ),
     ]
