@@ -5,10 +5,12 @@ Real parts: aiosmtpd servers on 127.0.0.1 (`sink`), the database; the broken
 things are stored rows as an older or newer version could have left them.
 """
 
+import threading
 from datetime import timedelta
 from email.errors import HeaderParseError
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
@@ -19,7 +21,7 @@ from tests.delivery.engine import make_event
 from tests.delivery.workers import wait_until
 from tests.factories import NotificationRuleFactory
 from tests.mailsettings.factories import SmtpSettingsFactory
-from tests.smtp_servers import ACCEPT, closed_port
+from tests.smtp_servers import ACCEPT, closed_port, message_id
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +220,44 @@ def test_an_outcome_learned_after_the_lease_ran_out_is_recorded(deploy_prod, mai
         ("sent", "250 2.0.0 Ok: queued as A" + late),
         ("disconnected", "The server hung up." + late),
     ]
+
+
+# Two database connections writing at once: PostgreSQL (SQLite in memory locks the other out).
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_another_worker_took_meanwhile_is_not_sent(
+    settings, deploy_prod, mail_server, sink
+):
+    """The lease is renewed as the batch goes; what another worker holds by then is left to it."""
+    settings.DELIVERY_LEASE_SECONDS = 6  # renewed every 0.6 s; each exchange at most 0.2 s
+    sink.delay = 0.05  # 25 messages take longer than a tenth of the lease
+    NotificationRuleFactory(
+        pipeline=deploy_prod, addresses=[f"p{n:02}@x.example" for n in range(30)]
+    )
+    event = make_event(deploy_prod)
+    event_dispatch(event_id=event.pk)
+    taken = list(event.deliveries.order_by("-pk").values_list("pk", flat=True)[:5])
+
+    def steal():
+        Delivery.objects.filter(pk__in=taken).update(
+            lease_token="another-worker", lease_expires_at=timezone.now() + timedelta(hours=1)
+        )
+        connection.close()  # this thread's own database connection
+
+    def another_worker_takes_the_last_five(number, content):
+        if number == 0:  # a worker that found their lease lapsed (as if this one had stalled)
+            thief = threading.Thread(target=steal)  # the server's loop is no place for the ORM
+            thief.start()
+            thief.join()
+        return ACCEPT
+
+    sink.script = another_worker_takes_the_last_five
+
+    deliveries_send(tenant_id=deploy_prod.tenant_id)
+
+    offered = {message_id(content) for content in sink.offered}
+    stolen = Delivery.objects.filter(pk__in=taken)
+    assert not offered & {d.message_id for d in stolen}
+    assert {(d.status, d.lease_token) for d in stolen} == {(SENDING, "another-worker")}
+    assert not DeliveryAttempt.objects.filter(delivery__in=stolen).exists()
+    assert set(sink.accepted_ids.values()) == {1}
