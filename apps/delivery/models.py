@@ -125,6 +125,9 @@ class Delivery(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # Which claim holds it, so only that worker records its outcome.
     lease_token = models.CharField(max_length=32, blank=True)
+    # Claims since its last recorded outcome: past DELIVERY_MAX_CLAIMS it fails
+    # (a message that kills its worker is not claimed forever).
+    claim_count = models.PositiveSmallIntegerField(default=0)
     last_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_reply = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -23,6 +23,7 @@ import smtplib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 
@@ -59,6 +60,17 @@ def refuses_address(code: int, text: str) -> bool:
     return found is None or found.group(1).startswith("1.") or found.group(1) == "2.1"
 
 
+def exchange_timeout(timeout: float) -> float:
+    """The longest a worker waits for one answer (or one write) of a server, in seconds.
+
+    The connection's timeout (see `connection_timeout`), but at most a
+    thirtieth of DELIVERY_LEASE_SECONDS: a message takes a dozen exchanges at
+    most (connect, greet, TLS, sign in, MAIL, RCPT, DATA), so one message
+    always ends well inside the lease the engine renews between messages.
+    """
+    return min(timeout, settings.DELIVERY_LEASE_SECONDS / 30)
+
+
 class ConnectError(Exception):
     """The connection could not be opened (or logged in); `error` says why."""
 
@@ -75,6 +87,7 @@ class Connection:
     def __init__(self, smtp_settings: SmtpSettings, *, tenant_id: int | None = None):
         password = smtp_settings.password.reveal() if smtp_settings.password else ""
         self.backend = smtp_backend(smtp_settings, password=password, alias=ALIAS)
+        self.backend.timeout = exchange_timeout(self.backend.timeout)
         self.sender = smtp_settings.from_email
         self.opened = 0
         # The tenant whose suppression list gets the refused addresses (None: nobody's).

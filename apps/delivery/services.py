@@ -1,13 +1,23 @@
 """The delivery engine's writes: dispatching events, sending, resending, testing a rule.
 
 An event is dispatched once: its recipients become one `Delivery` each.
-Workers then claim due deliveries under a lease (two workers never hold the
-same one; a crashed worker's return to the queue when its lease runs out),
-send each claimed batch over one SMTP connection through the tenant's
-effective settings, and record every attempt the moment it is known, so a
-crash re-sends at most the message that was in flight, under the same
-Message-ID. Temporary failures are retried with exponential backoff and
-jitter until DELIVERY_MAX_AGE; permanent ones (5xx) fail at once.
+Workers then claim due deliveries under a lease (a crashed worker's return
+to the queue when its lease runs out), send each claimed batch over one SMTP
+connection through the tenant's effective settings, and record every attempt
+the moment it is known. The lease is renewed between messages and every
+exchange with a server is bounded to a thirtieth of it (`exchange_timeout`),
+so a living worker never loses a delivery to another while sending it; an
+outcome learned after a lease was lost anyway is still recorded.
+
+What can be sent twice, always under the same Message-ID (so a receiver can
+drop the copy): the message in flight when its worker died; a message the
+server kept although its acknowledgement did not arrive in time (a timeout
+after the final dot, a limit of SMTP itself); and, after PostgreSQL itself
+crashed, the messages whose outcomes were in its last fraction of a second
+(`_fast_commits`). Temporary failures are retried with exponential backoff
+and jitter until DELIVERY_MAX_AGE; permanent ones (5xx) fail at once. A
+message that cannot be built or sent for any other reason fails alone; one
+claimed DELIVERY_MAX_CLAIMS times without an outcome fails too.
 """
 
 import contextlib
@@ -28,6 +38,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail.utils import DNS_NAME
 from django.db import connection, transaction
 from django.db.models import F, Subquery, prefetch_related_objects
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.encoding import punycode
 
@@ -56,6 +67,7 @@ from apps.delivery.sending import (
     ReconnectsExhaustedError,
     carriers_for,
 )
+from apps.delivery.throttling import throttle_reply, throttle_set, throttled_until
 from apps.mailsettings.services import TestEmailLimitError, smtp_test_email_limit_check
 from apps.mailsettings.transport import Classification, Outcome, classify, describe
 from apps.pipelines.models import EventType, Level, NotificationRule, Pipeline
@@ -306,8 +318,10 @@ class SendReport:
     failed: int = 0
     # Claimed but not tried (the lease ran short, the server kept hanging up): queued again.
     released: int = 0
-    # Due but over the SMTP host's rate limit: moved to the next minute.
+    # Due but over the SMTP host's rate limit, or its server asked to slow down: moved later.
     deferred: int = 0
+    # The server asked to slow down: the untried rest of the batch waits (not their failure).
+    throttled: int = 0
 
 
 def deliveries_send(
@@ -329,6 +343,10 @@ def deliveries_send(
         return report
     host = carriers[0].rate_key if carriers else ""
     now = timezone.now()
+    if carriers and (until := throttled_until(_first_carrier(tenant_id, carriers), now=now)):
+        # Its server asked to slow down: nothing goes over that connection until then.
+        report.deferred = _defer(tenant_id, until, now)
+        return report
     wanted = limit or settings.DELIVERY_BATCH_SIZE
     granted = rate_reserve(host, wanted, now=now)
     if granted == 0:
@@ -358,6 +376,7 @@ def _claim(tenant_id: int, limit: int, now: datetime) -> tuple[str, list[Deliver
             status=DeliveryStatus.SENDING,
             lease_token=token,
             lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
+            claim_count=F("claim_count") + 1,
         )
     batch = list(
         Delivery.objects.filter(
@@ -393,6 +412,21 @@ def _failover_key(tenant_id: int) -> str:
     return f"delivery:failed-over:{tenant_id}"
 
 
+def _first_carrier(tenant_id: int, carriers: list[Carrier]) -> Carrier:
+    """The connection a batch starts on: the failover one for a while after failing over."""
+    failed_over = len(carriers) > 1 and cache.get(_failover_key(tenant_id))
+    return carriers[-1] if failed_over else carriers[0]
+
+
+def _unexpected_words(error: BaseException) -> str:
+    """What an unexpected error while building or sending a message says in the log."""
+    return (
+        f"Not sent: Postmaster could not build or send this message (an unexpected "
+        f"{type(error).__name__}). The details are in the worker's log; once the cause is "
+        f"fixed, send it again from the delivery log."
+    )
+
+
 class _Batch:
     """A claimed batch on its way out, recording each outcome as soon as it is known.
 
@@ -413,56 +447,147 @@ class _Batch:
         self.link = None
         self.builder: MessageBuilder | None = None
         self.password = ""
+        self.untried = 0
+        self.renewed_at = 0.0
+        # Deliveries whose lease another worker took (a worker stopped for longer than it).
+        self.lost: set[int] = set()
 
     def send(self) -> None:
+        """Send the batch; whatever goes wrong, no delivery is left claimed for nothing.
+
+        An unexpected error outside one message (the database, opening a
+        connection) returns the untried rest to the queue at once, then
+        raises; the message in flight, if any, waits for its lease.
+        """
+        self.untried = 0  # batch[untried:] were not offered to any server yet
+        try:
+            self._send_all()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._release(self.batch[self.untried :], undo_claim=False)
+            raise
+
+    def _send_all(self) -> None:
         if not self.carriers:
             for delivery in self.batch:
                 self._failed(delivery, Classification(Outcome.OTHER, True, detail=NOT_CONFIGURED))
             return
-        # Stop before the lease runs out: past it another worker may take these.
+        # A batch's time budget; the lease is renewed every tenth of it (`_still_ours`).
         stop_at = time.monotonic() + settings.DELIVERY_LEASE_SECONDS * 0.8
-        failed_over = len(self.carriers) > 1 and cache.get(_failover_key(self.tenant_id))
+        self.renewed_at = time.monotonic()
+        self.carrier = _first_carrier(self.tenant_id, self.carriers)
+        # What its workers never finished, however often claimed, ends here (before
+        # anything that could stop this worker too: opening the connection).
+        fresh = []
+        for delivery in self.batch:
+            if delivery.claim_count > settings.DELIVERY_MAX_CLAIMS:
+                self._claimed_too_often(delivery)
+            else:
+                fresh.append(delivery)
+        self.batch = fresh
+        if not fresh:
+            return
         with _fast_commits():
-            self._switch(self.carriers[-1] if failed_over else self.carriers[0])
+            self._switch(self.carrier)
             try:
                 index = 0
                 while index < len(self.batch):
+                    delivery = self.batch[index]
                     if time.monotonic() > stop_at:
                         self._release(self.batch[index:])
                         return
-                    step = self._send(self.batch[index], index)
+                    if not self._still_ours(delivery):
+                        index += 1
+                        self.untried = max(self.untried, index)
+                        continue
+                    self.untried = max(self.untried, index + 1)
+                    step = self._send(delivery, index)
                     if step is _STOP:
                         return
                     if step is _NEXT:
                         index += 1
             finally:
-                self.link.close()
+                if self.link is not None:
+                    self.link.close()
+
+    def _still_ours(self, delivery: Delivery) -> bool:
+        """Renew the lease of what is left, every tenth of it; whether `delivery` is still held.
+
+        A delivery whose lease another worker took meanwhile is not sent.
+        """
+        lease = settings.DELIVERY_LEASE_SECONDS
+        if time.monotonic() - self.renewed_at < lease / 10:
+            return delivery.pk not in self.lost
+        self.renewed_at = time.monotonic()
+        rest = [d.pk for d in self.batch if d.pk >= delivery.pk]
+        held = Delivery.objects.filter(
+            pk__in=rest, lease_token=self.token, status=DeliveryStatus.SENDING
+        )
+        held.update(lease_expires_at=timezone.now() + timedelta(seconds=lease))
+        ours = set(held.values_list("pk", flat=True))
+        self.lost |= set(rest) - ours
+        if self.lost:
+            logger.warning(
+                "Tenant %s: %s claimed deliveries were taken by another worker; not sending them.",
+                self.tenant_id,
+                len(self.lost),
+            )
+        return delivery.pk not in self.lost
+
+    def _claimed_too_often(self, delivery: Delivery) -> None:
+        claims = delivery.claim_count - 1
+        words = (
+            f"Not sent: it was claimed {claims} times and each time its worker stopped before "
+            f"any outcome (a crash, or a message that stops the worker). The workers' logs say "
+            f"why; once the cause is fixed, send it again from the delivery log."
+        )
+        self._record(delivery, DeliveryStatus.FAILED, Outcome.OTHER, None, words)
+        self.report.failed += 1
 
     def _switch(self, carrier: Carrier) -> None:
         if self.link is not None:
             self.link.close()
-        self.carrier = carrier
+        self.carrier, self.link = carrier, None
         self.link = carrier.open(tenant_id=self.tenant_id)
         self.password = "" if carrier.is_provider else self.link.backend.password
         # Each connection sends from its own default From.
         self.builder = MessageBuilder(carrier.settings)
 
     def _send(self, delivery: Delivery, index: int):
-        """Send one delivery: _NEXT, _AGAIN (failed over: the same one again) or _STOP."""
+        """Send one delivery: _NEXT, _AGAIN (failed over: the same one again) or _STOP.
+
+        Any error but the expected ones fails this delivery alone, in plain
+        words (the traceback goes to the log), and the batch goes on.
+        """
         try:
-            reply = self.link.send(delivery.address, self.builder.message_bytes(delivery))
+            data = self.builder.message_bytes(delivery)
+        except Exception as error:
+            return self._unexpected(delivery, error, "building")
+        try:
+            reply = self.link.send(delivery.address, data)
         except ReconnectsExhaustedError:
             self._release(self.batch[index:])
             return _STOP
         except ConnectError as error:
-            return self._unreachable(classify(error.error), index)
+            found = classify(error.error)
+            if throttle_reply(found.reply, greeting=True):  # "421 4.7.0 Too many connections"
+                return self._throttled(delivery, found, index)
+            return self._unreachable(found, index)
         except ProviderSendError as error:
             found = _provider_classification(error.classification)
             if error.classification.auth_failed or found.outcome == ProviderOutcome.UNREACHABLE:
                 return self._unreachable(found, index)
             return self._message_failed(delivery, found)
         except SEND_ERRORS as error:
-            return self._message_failed(delivery, classify(error))
+            found = classify(error)
+            if throttle_reply(found.reply):
+                return self._throttled(delivery, found, index)
+            return self._message_failed(delivery, found)
+        except Exception as error:
+            # The connection's state is unknown: the next message opens a new one.
+            if hasattr(self.link, "drop"):
+                self.link.drop()
+            return self._unexpected(delivery, error, "sending")
         self._record(
             delivery,
             DeliveryStatus.SENT,
@@ -473,6 +598,49 @@ class _Batch:
         )
         self.report.sent += 1
         return _NEXT
+
+    def _unexpected(self, delivery: Delivery, error: Exception, doing: str):
+        logger.error(
+            "Tenant %s: delivery %s failed: unexpected error while %s its message.",
+            self.tenant_id,
+            delivery.pk,
+            doing,
+            exc_info=error,
+        )
+        self._record(delivery, DeliveryStatus.FAILED, Outcome.OTHER, None, _unexpected_words(error))
+        self.report.failed += 1
+        return _NEXT
+
+    def _throttled(self, delivery: Delivery, found: Classification, index: int):
+        """The server asked to slow down: stop, and let this connection rest for a while.
+
+        This delivery's attempt is recorded (a temporary failure, retried
+        when the rest is over); the untried rest of the batch goes back to
+        the queue for then, with nothing counted against them.
+        """
+        until = throttle_set(self.carrier, now=timezone.now())
+        seconds = settings.DELIVERY_THROTTLE_SECONDS
+        logger.warning(
+            "Tenant %s: %s asked to slow down (%s); pausing that connection for %s s.",
+            self.tenant_id,
+            self.carrier.via,
+            found.reply,
+            seconds,
+        )
+        words = (
+            f"{self._words(found)} (the server asked to slow down: this message and the rest "
+            f"of its batch wait {_age(seconds)})"
+        )
+        code = found.reply.code if found.reply else None
+        give_up_at = delivery.queued_at + timedelta(seconds=settings.DELIVERY_MAX_AGE)
+        if timezone.now() >= give_up_at:
+            self._failed(delivery, found)
+        else:
+            status = DeliveryStatus.QUEUED
+            self._record(delivery, status, found.outcome, code, words, min(until, give_up_at))
+            self.report.retrying += 1
+        self.report.throttled += self._release(self.batch[index + 1 :], until=until)
+        return _STOP
 
     def _unreachable(self, found: Classification, index: int):
         """The connection could not be opened or signed in: fail over, or retry them all later."""
@@ -572,10 +740,26 @@ class _Batch:
             message_id=message_id,
         )
 
-    def _release(self, rest: list[Delivery]) -> None:
-        self.report.released += Delivery.objects.filter(
+    def _release(
+        self, rest: list[Delivery], *, until: datetime | None = None, undo_claim: bool = True
+    ) -> int:
+        """Return untried deliveries to the queue (due at `until`, or now); how many.
+
+        `undo_claim`: the worker gave them back on purpose, so this claim does
+        not count towards DELIVERY_MAX_CLAIMS; after an unexpected error it does.
+        """
+        if not rest:
+            return 0
+        fields = {"status": DeliveryStatus.QUEUED, "lease_token": "", "lease_expires_at": None}
+        if until is not None:
+            fields["next_attempt_at"] = until
+        if undo_claim:
+            fields["claim_count"] = Greatest(F("claim_count") - 1, 0)
+        released = Delivery.objects.filter(
             pk__in=[d.pk for d in rest], lease_token=self.token
-        ).update(status=DeliveryStatus.QUEUED, lease_token="", lease_expires_at=None)
+        ).update(**fields)
+        self.report.released += released
+        return released
 
 
 def _server_name(carrier: Carrier) -> str:
@@ -607,7 +791,8 @@ def _fast_commits():
 
     An outcome is still committed (visible to every worker, so a crashed
     worker's sent messages are not sent again); only a crash of PostgreSQL
-    itself could lose the last fraction of a second of them.
+    itself could lose the last fraction of a second of them, and those
+    messages would then be sent again (same Message-ID). The README says so.
     """
     if connection.vendor != "postgresql":
         yield
@@ -625,7 +810,7 @@ _UPDATE = (
     "UPDATE delivery_delivery SET status = %s, attempt_count = attempt_count + 1, "
     "last_code = %s, last_reply = %s, next_attempt_at = %s, finished_at = %s, "
     # A provider's id for the message (webhooks find it by this); "" over SMTP.
-    "provider_message_id = %s, "
+    "provider_message_id = %s, claim_count = 0, "
     "lease_expires_at = NULL, lease_token = '' WHERE id = %s AND lease_token = %s"
 )
 _INSERT = (
@@ -659,8 +844,9 @@ def _attempt_record(
 ) -> None:
     """Record one attempt and the delivery's new state, committed at once.
 
-    Only while this worker's lease holds (`token`). Raw SQL: it runs once
-    per message, and the ORM would take several round trips.
+    The state only while this worker's lease holds (`token`); an outcome
+    learned after the lease was lost is recorded all the same (`_late_record`).
+    Raw SQL: it runs once per message, and the ORM would take several round trips.
     """
     ops = connection.ops
     now = timezone.now()
@@ -685,14 +871,85 @@ def _attempt_record(
         try:
             with psycopg.Cursor(raw) as cursor:
                 cursor.execute(_RECORD_PG, update + attempt, prepare=True)
+                recorded = cursor.rowcount
         finally:
             raw.prepare_threshold = threshold
-        return
-    with connection.cursor() as cursor, transaction.atomic():
-        cursor.execute(_UPDATE, update)
-        if cursor.rowcount:
-            values = "VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            cursor.execute(_INSERT + values, [delivery.tenant_id, delivery.pk, *attempt])
+    else:
+        with connection.cursor() as cursor, transaction.atomic():
+            cursor.execute(_UPDATE, update)
+            recorded = cursor.rowcount
+            if recorded:
+                values = "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                cursor.execute(_INSERT + values, [delivery.tenant_id, delivery.pk, *attempt])
+    if not recorded:
+        _late_record(
+            delivery,
+            status=status,
+            outcome=outcome,
+            code=code,
+            reply=reply,
+            via=via,
+            message_id=message_id,
+            now=now,
+        )
+
+
+LATE_NOTE = " (learned after this worker's claim on it had run out)"
+
+
+def _late_record(
+    delivery: Delivery,
+    *,
+    status: str,
+    outcome: str,
+    code: int | None,
+    reply: str,
+    via: str,
+    message_id: str,
+    now: datetime,
+) -> None:
+    """Record an outcome a worker learned after its lease was lost: never dropped.
+
+    The attempt is always stored (the log then shows every message that went
+    out, a duplicate too). The delivery's state belongs to whoever holds it
+    now and is left alone, with one exception: "sent" is the truth about a
+    delivery not finished yet, so a late "sent" finishes it (another
+    worker's later outcome is then late in its turn: recorded, not applied).
+    """
+    with transaction.atomic():
+        current = Delivery.objects.select_for_update().filter(pk=delivery.pk).first()
+        if current is None:
+            return  # deleted with its event meanwhile
+        fields = {"attempt_count": F("attempt_count") + 1}
+        if status == DeliveryStatus.SENT and current.status not in FINAL_STATUSES:
+            fields |= {
+                "status": status,
+                "last_code": code,
+                "last_reply": reply,
+                "next_attempt_at": None,
+                "finished_at": now,
+                "provider_message_id": message_id[:255],
+                "claim_count": 0,
+                "lease_token": "",
+                "lease_expires_at": None,
+            }
+        Delivery.objects.filter(pk=delivery.pk).update(**fields)
+        DeliveryAttempt.objects.create(
+            tenant_id=delivery.tenant_id,
+            delivery_id=delivery.pk,
+            attempted_at=now,
+            outcome=str(outcome),
+            code=code,
+            reply=reply[: 1000 - len(LATE_NOTE)] + LATE_NOTE,
+            via=via,
+        )
+    logger.warning(
+        "Tenant %s: delivery %s's outcome (%s) came after this worker's lease ran out; "
+        "recorded as an attempt.",
+        delivery.tenant_id,
+        delivery.pk,
+        outcome,
+    )
 
 
 # The sweep --------------------------------------------------------------------------------
@@ -741,6 +998,12 @@ def _attempt_note(
         claimed = Delivery.objects.filter(pk=delivery.pk, lease_token=token).update(
             attempt_count=F("attempt_count") + 1, last_code=code, last_reply=reply
         )
+        if not claimed:
+            # Learned after the lease ran out: the attempt is recorded all the same.
+            claimed = Delivery.objects.filter(pk=delivery.pk).update(
+                attempt_count=F("attempt_count") + 1
+            )
+            reply = reply[: 1000 - len(LATE_NOTE)] + LATE_NOTE
         if claimed:
             DeliveryAttempt.objects.create(
                 tenant_id=delivery.tenant_id,

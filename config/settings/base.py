@@ -222,8 +222,17 @@ DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=200)
 # own connection to the SMTP server).
 DELIVERY_SENDERS = env.int("DELIVERY_SENDERS", default=2)
 # How long a worker holds the deliveries it claimed; a crashed worker's
-# return to the queue after it.
+# return to the queue after it. A worker renews it while it sends a batch,
+# and waits for a server at most a thirtieth of it per exchange, so one
+# message can never outlast it.
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=300)
+# A delivery claimed this many times without any outcome (its worker died or
+# crashed each time) fails instead of being claimed again.
+DELIVERY_MAX_CLAIMS = env.int("DELIVERY_MAX_CLAIMS", default=5)
+# A server that asks to slow down (421, a 4.7.x code, "too many" / rate wording)
+# gets nothing more over that connection for this long: the rest of the batch,
+# and whatever else is due for it, waits.
+DELIVERY_THROTTLE_SECONDS = env.int("DELIVERY_THROTTLE_SECONDS", default=60)
 # Failover: a temporary failure of the primary connection on a message's Nth attempt
 # sends it (and the rest of its batch) through the secondary connection, when there
 # is one; connection and sign-in failures fail over at once. After a failover the

@@ -86,7 +86,7 @@ def test_what_the_pipeline_sent_is_escaped_in_the_html(mail_server, sink, rule, 
 def test_the_message_id_stays_the_same_when_a_delivery_is_retried(
     mail_server, sink, rule, deploy_prod
 ):
-    sink.script = lambda number, content: "451 4.7.1 Try again later" if number == 0 else ACCEPT
+    sink.script = lambda number, content: "451 4.3.0 Try again later" if number == 0 else ACCEPT
 
     (delivery,) = deliver(make_event(deploy_prod))
 

@@ -296,27 +296,34 @@ def test_an_expired_lease_is_sent_by_the_next_worker(event, mail_server, sink):
     assert len(sink.accepted) == 3
 
 
-def test_a_worker_whose_lease_was_taken_over_records_nothing(event, mail_server):
+# Issue 11 changed this on purpose: such an outcome used to be dropped silently.
+@pytest.mark.parametrize("learned", ["sent", "deferred"])
+def test_a_worker_whose_lease_was_taken_over_still_records_what_it_learned(
+    event, mail_server, learned
+):
     from apps.delivery.services import _attempt_record
 
     event_dispatch(event_id=event.pk)
     d = event.deliveries.first()
     Delivery.objects.filter(pk=d.pk).update(status=SENDING, lease_token="other-worker")
+    outcome = {
+        "sent": {"status": SENT, "outcome": "sent", "code": 250, "reply": "250 Ok"},
+        "deferred": {"status": QUEUED, "outcome": "message_rejected", "code": 451, "reply": "451"},
+    }[learned]
 
-    _attempt_record(
-        d,
-        "my-old-lease",
-        status=SENT,
-        outcome="sent",
-        code=250,
-        reply="250 Ok",
-        retry_at=None,
-        via="host",
-    )
+    _attempt_record(d, "my-old-lease", retry_at=None, via="host", **outcome)
 
     d.refresh_from_db()
-    assert (d.status, d.attempt_count) == (SENDING, 0)
-    assert not d.attempts.exists()
+    (attempt,) = d.attempts.all()
+    assert (attempt.outcome, attempt.code) == (outcome["outcome"], outcome["code"])
+    assert attempt.reply.endswith("(learned after this worker's claim on it had run out)")
+    assert d.attempt_count == 1
+    if learned == "sent":
+        # "Sent" is the truth: the delivery is finished (the other worker's outcome is late).
+        assert (d.status, d.lease_token, d.last_code) == (SENT, "", 250)
+    else:
+        # Anything else leaves the state to the worker that holds it now.
+        assert (d.status, d.lease_token, d.last_code) == (SENDING, "other-worker", None)
 
 
 # Rate limit ------------------------------------------------------------------------------

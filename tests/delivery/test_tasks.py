@@ -250,7 +250,7 @@ def test_run_eagerly_a_send_task_never_schedules_itself(
     settings, deploy_prod, rule, mail_server, sink, scheduled
 ):
     settings.DELIVERY_RETRY_DELAY = 5
-    sink.script = lambda number, content: "451 4.7.1 Try again later"
+    sink.script = lambda number, content: "451 4.3.0 Try again later"
     event_dispatch(event_id=make_event(deploy_prod).pk)
 
     tasks.deliveries_send_task(deploy_prod.tenant_id)

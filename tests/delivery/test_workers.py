@@ -14,13 +14,14 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.delivery.intake import event_accept
-from apps.delivery.models import Delivery, DeliveryStatus, Event
+from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from apps.delivery.services import event_dispatch, events_sweep
+from apps.mailsettings.models import SmtpSettings
 from apps.mailsettings.selectors import host_smtp_settings_forget
 from apps.pipelines.models import EventType, Level
 from tests.delivery.workers import publishing, queue_delete, wait_until, worker
 from tests.factories import NotificationRuleFactory
-from tests.smtp_servers import closed_port
+from tests.smtp_servers import ACCEPT, STALL, closed_port
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -65,7 +66,12 @@ def test_a_worker_killed_mid_batch_loses_nothing(
     NotificationRuleFactory(
         pipeline=deploy_prod, addresses=[f"person{n}@x.example" for n in range(150)]
     )
-    engine = {"DELIVERY_LEASE_SECONDS": "2", "DELIVERY_BATCH_SIZE": "25"}
+    # A short lease (each exchange may take a thirtieth of it); retries due at once.
+    engine = {
+        "DELIVERY_LEASE_SECONDS": "6",
+        "DELIVERY_BATCH_SIZE": "25",
+        "DELIVERY_RETRY_DELAY": "0",
+    }
 
     with worker(queue=queue, log=tmp_path / "first.log", **engine) as first:
         accept(deploy_prod, "4711")
@@ -143,3 +149,46 @@ def test_retries_go_when_due_not_at_the_next_sweep(
     for delivery in event.deliveries.all():
         (attempt,) = delivery.attempts.all()
         assert attempt.attempted_at.timestamp() >= due[delivery.address]
+
+
+def test_a_server_slower_than_the_lease_never_gets_a_message_twice(
+    deploy_prod, shared_mail_server, sink, queue, tmp_path
+):
+    """One message stalls longer than the lease: nobody else takes the batch, nothing is lost.
+
+    Each exchange is bounded well inside the lease (a thirtieth of it) and the
+    lease is renewed between messages, so the stalled exchange ends (timed out,
+    recorded, retried) while its worker still holds the batch.
+    """
+    # The server waits longer than the lease before hanging up on the sixth message.
+    sink.stall_seconds = 12
+    sink.script = lambda number, content: STALL if number == 5 else ACCEPT
+    SmtpSettings.objects.update(timeout=30)  # the settings would wait longer still
+    host_smtp_settings_forget()
+    NotificationRuleFactory(
+        pipeline=deploy_prod, addresses=[f"person{n}@x.example" for n in range(60)]
+    )
+    engine = {
+        "DELIVERY_LEASE_SECONDS": "9",
+        "DELIVERY_BATCH_SIZE": "20",
+        "DELIVERY_RETRY_DELAY": "0",
+    }
+
+    with (
+        worker(queue=queue, log=tmp_path / "a.log", **engine),
+        worker(queue=queue, log=tmp_path / "b.log", **engine),
+    ):
+        accept(deploy_prod, "4711")
+        # The sweep (Celery beat) queues whatever a lapsed lease would give back.
+        wait_until(
+            lambda: Delivery.objects.filter(status=SENT).count() == 60,
+            timeout=90,
+            every=0.5,
+            then=events_sweep,
+        )
+
+    deliveries = Delivery.objects.all()
+    assert sink.accepted_ids == {d.message_id: 1 for d in deliveries}
+    # Every outcome a worker learned is in the log: one attempt per message offered.
+    assert DeliveryAttempt.objects.count() == len(sink.offered) == 61
+    assert not DeliveryAttempt.objects.filter(reply__contains="claim on it had run out").exists()
