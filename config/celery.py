@@ -1,6 +1,8 @@
 import os
+from pathlib import Path
 
 from celery import Celery
+from celery.beat import PersistentScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -9,8 +11,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 # worker died.
 SWEEP_SECONDS = 30
 
+
+class Scheduler(PersistentScheduler):
+    """Celery beat's file-backed schedule, in CELERY_BEAT_SCHEDULE_FILENAME (var/ by
+    default, never the repository root), whose directory is made when missing."""
+
+    def setup_schedule(self):
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
+
+
 app = Celery("postmaster")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.beat_scheduler = "config.celery:Scheduler"
 app.conf.beat_schedule = {
     "delivery-sweep": {
         "task": "apps.delivery.tasks.events_sweep_task",

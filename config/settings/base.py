@@ -215,6 +215,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 # Where tasks are queued: lets several installations (or test runs) share one broker.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Where Celery beat keeps its schedule (when each periodic task last ran): never in
+# the repository. The directory is created when beat starts.
+CELERY_BEAT_SCHEDULE_FILENAME = env(
+    "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
+)
 
 # The delivery engine (apps.delivery). Seconds unless said otherwise.
 # A delivery that keeps failing temporarily (4xx, disconnects, timeouts) is
