@@ -29,5 +29,7 @@ max_requests_jitter = 100
 # Errors and start/stop to stderr (the journal); the proxy keeps the access log.
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Stopped and reloaded by signals (systemd): no control socket in the service's home.
+control_socket_disable = True
 # Only the proxy on this machine may say which scheme a request came over.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")

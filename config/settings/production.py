@@ -38,7 +38,7 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "apps.core.storage.StaticFilesStorage"},
 }
 # WhiteNoise right after SecurityMiddleware, as its documentation asks.
 _security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
