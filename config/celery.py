@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 from celery.beat import PersistentScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
@@ -44,3 +44,19 @@ app.conf.beat_schedule = {
 # dispatches it later.
 app.conf.task_publish_retry_policy = {"max_retries": 1, "interval_start": 0}
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+def _log_context_enter(task=None, args=None, kwargs=None, **_):
+    from apps.core.logging import log_context_set, task_context
+
+    task.request.log_context_token = log_context_set(**task_context(task, args, kwargs))
+
+
+@signals.task_postrun.connect
+def _log_context_leave(task=None, **_):
+    from apps.core.logging import log_context_reset
+
+    token = getattr(task.request, "log_context_token", None)
+    if token is not None:
+        log_context_reset(token)

@@ -215,6 +215,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 # Where tasks are queued: lets several installations (or test runs) share one broker.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# JSON logs: workers keep the LOGGING below instead of Celery's own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = env("LOG_FORMAT", default="plain") != "json"
 # Where Celery beat keeps its schedule (when each periodic task last ran): never in
 # the repository. The directory is created when beat starts.
 CELERY_BEAT_SCHEDULE_FILENAME = env(
@@ -300,11 +302,28 @@ OAUTH_TIMEOUT = env.int("OAUTH_TIMEOUT", default=10)
 OAUTH_TOKEN_REFRESH_MARGIN = env.int("OAUTH_TOKEN_REFRESH_MARGIN", default=300)
 OAUTH_CA_BUNDLE = env("OAUTH_CA_BUNDLE", default="")
 
+# LOG_FORMAT=json: one JSON object a line (python-json-logger), with the Celery task and
+# its event_id / tenant_id as fields (apps/core/logging.py); "plain" otherwise.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {"context": {"()": "apps.core.logging.ContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # django-axes says something at INFO on every sign-in; failures and lockouts are WARNING.
     "loggers": {"axes": {"level": "WARNING"}},
