@@ -60,3 +60,11 @@ def _log_context_leave(task=None, **_):
     token = getattr(task.request, "log_context_token", None)
     if token is not None:
         log_context_reset(token)
+
+
+@signals.task_postrun.connect
+def _metrics_flush(**_):
+    """The task's message counts, added to the shared totals /metrics/ reports."""
+    from apps.delivery.metrics import messages_flush
+
+    messages_flush()

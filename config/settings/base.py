@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Counts and times every request for /metrics/ (apps/operations/metrics.py).
+    "apps.operations.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -301,6 +303,12 @@ OAUTH_GOOGLE_TOKEN_URL = env(
 OAUTH_TIMEOUT = env.int("OAUTH_TIMEOUT", default=10)
 OAUTH_TOKEN_REFRESH_MARGIN = env.int("OAUTH_TOKEN_REFRESH_MARGIN", default=300)
 OAUTH_CA_BUNDLE = env("OAUTH_CA_BUNDLE", default="")
+
+# Prometheus metrics at /metrics/ (apps/operations/metrics.py): only for a request with
+# "Authorization: Bearer <METRICS_TOKEN>" or from an address (or network) in
+# METRICS_ALLOWED_IPS; a 404 for everyone else, and for all when neither is set.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 
 # LOG_FORMAT=json: one JSON object a line (python-json-logger), with the Celery task and
 # its event_id / tenant_id as fields (apps/core/logging.py); "plain" otherwise.

@@ -30,8 +30,9 @@ if env.bool("TRUST_X_FORWARDED_PROTO", default=True):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 else:
     SECURE_PROXY_SSL_HEADER = None
-# Load balancers probe /health/ over plain HTTP: answer it there, redirect the rest.
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+# Load balancers probe /health/ and Prometheus scrapes /metrics/ (from the inside, not
+# through the proxy) over plain HTTP: answer them there, redirect the rest.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics/$"]
 
 # Static files: `manage.py collectstatic` writes them to STATIC_ROOT with hashed,
 # compressed names, and WhiteNoise serves them from gunicorn with a far-future cache header.

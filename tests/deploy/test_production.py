@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 SITE = "postmaster.example.com"
 ADMIN_PASSWORD = "a-long-operator-passphrase-7781"
+METRICS_TOKEN = secrets.token_urlsafe(24)
 # Web, worker and beat: the lines of deploy/Procfile.
 PROCFILE = dict(
     line.split(":", 1)
@@ -165,6 +166,7 @@ def deployment(tmp_path):
             "CELERY_BEAT_SCHEDULE_FILENAME": str(tmp_path / "state" / "celerybeat-schedule"),
             "GUNICORN_BIND": f"127.0.0.1:{_free_port()}",
             "WEB_CONCURRENCY": "1",
+            "METRICS_TOKEN": METRICS_TOKEN,
             # This run's own queue: workers of other runs sharing the broker never take its tasks.
             "CELERY_TASK_DEFAULT_QUEUE": queue,
         }
@@ -312,6 +314,26 @@ def test_production_as_docs_deploy_md_says(deployment, tmp_path):
 
             wait_until(delivered, timeout=90, every=0.2)
             assert b"oncall@acme.example" in sink.accepted[0]
+
+            # Prometheus scrapes gunicorn directly, with the token; anyone else gets a 404.
+            assert _get(port, "/metrics/", https=False).status_code == 404
+            wrong = {"Authorization": "Bearer wrong"}
+            assert _get(port, "/metrics/", https=False, headers=wrong).status_code == 404
+            scrape = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+            sent = (
+                'postmaster_messages_total{connection="host",kind="smtp",outcome="sent",'
+                'tenant="acme"} 1.0'
+            )
+            # The worker adds its counts to the shared totals when its task ends.
+            wait_until(
+                lambda: sent in _get(port, "/metrics/", https=False, headers=scrape).text,
+                timeout=60,
+                every=0.5,
+            )
+            scraped = _get(port, "/metrics/", https=False, headers=scrape).text
+            assert 'status="202"' in scraped
+            assert "postmaster_oldest_queued_delivery_age_seconds 0.0" in scraped
+            assert "oncall@acme.example" not in scraped
 
             # Beat keeps its schedule where it is told, not in the repository.
             schedule_dir = Path(env["CELERY_BEAT_SCHEDULE_FILENAME"]).parent
