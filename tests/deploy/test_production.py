@@ -165,7 +165,7 @@ def deployment(tmp_path):
             "STATIC_ROOT": str(tmp_path / "static"),
             "CELERY_BEAT_SCHEDULE_FILENAME": str(tmp_path / "state" / "celerybeat-schedule"),
             "GUNICORN_BIND": f"127.0.0.1:{_free_port()}",
-            "WEB_CONCURRENCY": "1",
+            "WEB_CONCURRENCY": "2",
             "METRICS_TOKEN": METRICS_TOKEN,
             # This run's own queue: workers of other runs sharing the broker never take its tasks.
             "CELERY_TASK_DEFAULT_QUEUE": queue,
@@ -205,6 +205,9 @@ def _manage(env_file: Path, *args: str, **extra: str) -> subprocess.CompletedPro
 def test_production_as_docs_deploy_md_says(deployment, tmp_path):
     env_file = deployment
     env = _base_env() | _read_env_file(env_file)
+    # The web unit's one variable of its own (docs/deploy.md, "Monitoring").
+    (tmp_path / "prometheus").mkdir()
+    web_env = env | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")}
     port = int(env["GUNICORN_BIND"].rsplit(":", 1)[1])
     sink = Sink()
 
@@ -227,7 +230,7 @@ def test_production_as_docs_deploy_md_says(deployment, tmp_path):
         logs = {name: tmp_path / f"{name}.log" for name in PROCFILE}
         started = time.monotonic()
         with (
-            _process("web", env, logs["web"]) as web,
+            _process("web", web_env, logs["web"]) as web,
             _process("worker", env, logs["worker"]) as worker,
             _process("beat", env, logs["beat"]) as beat,
         ):
@@ -332,6 +335,11 @@ def test_production_as_docs_deploy_md_says(deployment, tmp_path):
             )
             scraped = _get(port, "/metrics/", https=False, headers=scrape).text
             assert 'status="202"' in scraped
+            # Both gunicorn processes' requests, summed: at least the two /health/ answers above.
+            health_count = 'postmaster_http_requests_total{method="GET",status="200",view="health"}'
+            counted = re.search(re.escape(health_count) + r" (\S+)", scraped)
+            assert counted, scraped
+            assert float(counted[1]) >= 2
             assert "postmaster_oldest_queued_delivery_age_seconds 0.0" in scraped
             assert "oncall@acme.example" not in scraped
 
