@@ -58,6 +58,11 @@ def _redis():
     return None
 
 
+def _hash_key() -> str:
+    """With the cache's KEY_PREFIX, as every cache key."""
+    return caches["default"].make_key(HASH_KEY)
+
+
 def messages_flush() -> None:
     """Add what this process counted to the shared totals."""
     global _flushed_at
@@ -75,7 +80,7 @@ def messages_flush() -> None:
             return
         pipe = client.pipeline(transaction=False)
         for key, count in pending.items():
-            pipe.hincrby(HASH_KEY, key, count)
+            pipe.hincrby(_hash_key(), key, count)
         pipe.execute()
     except Exception:
         logger.warning("Message counts for the metrics were not recorded (Redis unreachable).")
@@ -88,7 +93,7 @@ def messages_totals() -> dict[tuple[int, str, str, str], int]:
         with _lock:
             raw = dict(_local)
     else:
-        raw = {k.decode(): int(v) for k, v in client.hgetall(HASH_KEY).items()}
+        raw = {k.decode(): int(v) for k, v in client.hgetall(_hash_key()).items()}
     totals = {}
     for key, count in raw.items():
         tenant_id, connection, kind, outcome = key.split("|")

@@ -18,7 +18,7 @@ def _fresh_counts():
     metrics.messages_flush()
     client = metrics._redis()
     if client is not None:
-        client.delete(metrics.HASH_KEY)
+        client.delete(metrics._hash_key())
     metrics._local.clear()
     yield
     metrics._pending.clear()
