@@ -1,7 +1,8 @@
 import os
+from pathlib import Path
 
-from celery import Celery
-from celery.signals import worker_init
+from celery import Celery, signals
+from celery.beat import PersistentScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -10,8 +11,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 # worker died.
 SWEEP_SECONDS = 30
 
+
+class Scheduler(PersistentScheduler):
+    """Celery beat's file-backed schedule, in CELERY_BEAT_SCHEDULE_FILENAME (var/ by
+    default, never the repository root), whose directory is made when missing."""
+
+    def setup_schedule(self):
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
+
+
 app = Celery("postmaster")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.beat_scheduler = "config.celery:Scheduler"
 app.conf.beat_schedule = {
     "delivery-sweep": {
         "task": "apps.delivery.tasks.events_sweep_task",
@@ -34,7 +46,7 @@ app.conf.task_publish_retry_policy = {"max_retries": 1, "interval_start": 0}
 app.autodiscover_tasks()
 
 
-@worker_init.connect
+@signals.worker_init.connect
 def worker_startup_check(**kwargs):
     """A production worker refuses to start on what stops the web start (apps/core/checks.py)."""
     # Imported here: this module loads with the settings, before the apps.
@@ -47,3 +59,27 @@ def worker_startup_check(**kwargs):
     except ImproperlyConfigured as refusal:
         # Celery logs a signal handler's exception and goes on: leave instead.
         raise SystemExit(str(refusal)) from None
+
+
+@signals.task_prerun.connect
+def _log_context_enter(task=None, args=None, kwargs=None, **_):
+    from apps.core.logging import log_context_set, task_context
+
+    task.request.log_context_token = log_context_set(**task_context(task, args, kwargs))
+
+
+@signals.task_postrun.connect
+def _log_context_leave(task=None, **_):
+    from apps.core.logging import log_context_reset
+
+    token = getattr(task.request, "log_context_token", None)
+    if token is not None:
+        log_context_reset(token)
+
+
+@signals.task_postrun.connect
+def _metrics_flush(**_):
+    """The task's message counts, added to the shared totals /metrics/ reports."""
+    from apps.delivery.metrics import messages_flush
+
+    messages_flush()

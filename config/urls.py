@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.core import views as core_views
+from apps.operations import metrics as operations_metrics
 from apps.operations import views as operations_views
 
 urlpatterns = [
@@ -26,4 +27,6 @@ urlpatterns = [
     path("webhooks/", include("apps.webhooks.urls")),
     # For load balancers and monitoring: no sign-in, JSON.
     path("health/", operations_views.health, name="health"),
+    # For Prometheus: a token or an allowed address, else 404 (apps/operations/metrics.py).
+    path("metrics/", operations_metrics.metrics, name="metrics"),
 ]

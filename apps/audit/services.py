@@ -5,6 +5,22 @@ from apps.audit.models import AuditEntry
 SECRET_CHANGED = "changed"
 
 
+class NamedActor:
+    """Who acted when no one signed in did: the audit entry names it ("command line")."""
+
+    is_authenticated = False
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __str__(self):
+        return self.name
+
+
+# A management command run by whoever has a shell on the server (createsystemadmin).
+COMMAND_LINE = NamedActor("command line")
+
+
 def client_ip(request) -> str | None:
     """The address the request came from, as the server saw it."""
     if request is None:
@@ -42,10 +58,11 @@ def audit_record(
 ) -> AuditEntry:
     """Write one audit entry; call it inside the service's transaction."""
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    named = actor.name if isinstance(actor, NamedActor) else ""
     return AuditEntry.objects.create(
         tenant=tenant,
         actor=actor if is_user else None,
-        actor_email=actor.email if is_user else "",
+        actor_email=actor.email if is_user else named,
         ip_address=client_ip(request),
         action=action,
         target_type=target._meta.label if target is not None else "",

@@ -44,6 +44,7 @@ from django.utils.encoding import punycode
 
 from apps.audit.services import audit_record
 from apps.delivery.messages import MessageBuilder
+from apps.delivery.metrics import message_counted
 from apps.delivery.models import (
     FINAL_STATUSES,
     Delivery,
@@ -739,6 +740,7 @@ class _Batch:
             via=self.carrier.via if self.carrier else "",
             message_id=message_id,
         )
+        message_counted(tenant_id=self.tenant_id, carrier=self.carrier, status=status)
 
     def _release(
         self, rest: list[Delivery], *, until: datetime | None = None, undo_claim: bool = True

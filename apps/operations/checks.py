@@ -56,7 +56,7 @@ def demo_data_check(app_configs=None, databases=None, **kwargs) -> list[checks.C
                     "password is published in the README.",
                     hint="Production starts from an empty database: delete these accounts (or "
                     "start again from a new database) and create the first system "
-                    "administrator with `manage.py createsuperuser`.",
+                    "administrator with `manage.py createsystemadmin`.",
                     id="operations.E001",
                 )
             )

@@ -7,6 +7,7 @@ where there is one.
 
 import copy
 
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -16,6 +17,7 @@ from django.urls import reverse
 from django.utils.text import slugify
 
 from apps.accounts.models import User
+from apps.accounts.services import user_save
 from apps.audit.services import audit_record, field_changes
 from apps.core.links import absolute_url
 from apps.core.mail import MailOutcome, mail_on_commit
@@ -506,6 +508,34 @@ def system_admin_grant(*, user: User, actor: User, request=None) -> User:
             request=request,
         )
     return user
+
+
+@transaction.atomic
+def system_admin_create(
+    *, email: str, password: str, actor, full_name: str = "", request=None
+) -> User:
+    """A new account that administers the host (the first one: `manage.py createsystemadmin`).
+
+    The password must pass the password validators; both the account and the grant are audited.
+    """
+    email = User.objects.normalize_email(email.strip())
+    if not email:
+        raise ValidationError("Give the system administrator's email address.", code="email")
+    try:
+        User._meta.get_field("email").run_validators(email)
+    except ValidationError as exc:
+        raise ValidationError(f"{email} is not an email address.", code="email") from exc
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError(
+            f"An account with {email} exists already. Choose another address, or make that "
+            "account a system administrator (`createsystemadmin --existing`).",
+            code="email",
+        )
+    user = User(email=email, full_name=full_name)
+    validate_password(password, user)
+    user.set_password(password)
+    user_save(actor=actor, user=user, request=request)
+    return system_admin_grant(user=user, actor=actor, request=request)
 
 
 @transaction.atomic

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: the events API answers JSON for any error, even one raised in a middleware below.
     "apps.api.errors.ApiErrorMiddleware",
+    # Counts and times every request for /metrics/ (apps/operations/metrics.py).
+    "apps.operations.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -208,6 +210,13 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 # Where tasks are queued: lets several installations (or test runs) share one broker.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# JSON logs: workers keep the LOGGING below instead of Celery's own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = env("LOG_FORMAT", default="plain") != "json"
+# Where Celery beat keeps its schedule (when each periodic task last ran): never in
+# the repository. The directory is created when beat starts.
+CELERY_BEAT_SCHEDULE_FILENAME = env(
+    "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
+)
 
 # The delivery engine (apps.delivery). Seconds unless said otherwise.
 # A delivery that keeps failing temporarily (4xx, disconnects, timeouts) is
@@ -321,11 +330,34 @@ OAUTH_TIMEOUT = env.int("OAUTH_TIMEOUT", default=10)
 OAUTH_TOKEN_REFRESH_MARGIN = env.int("OAUTH_TOKEN_REFRESH_MARGIN", default=300)
 OAUTH_CA_BUNDLE = env("OAUTH_CA_BUNDLE", default="")
 
+# Prometheus metrics at /metrics/ (apps/operations/metrics.py): only for a request with
+# "Authorization: Bearer <METRICS_TOKEN>" or from an address (or network) in
+# METRICS_ALLOWED_IPS; a 404 for everyone else, and for all when neither is set.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+
+# LOG_FORMAT=json: one JSON object a line (python-json-logger), with the Celery task and
+# its event_id / tenant_id as fields (apps/core/logging.py); "plain" otherwise.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {"context": {"()": "apps.core.logging.ContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # django-axes says something at INFO on every sign-in; failures and lockouts are WARNING.
     "loggers": {"axes": {"level": "WARNING"}},

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import LOCAL_CACHE_BACKENDS, cache_config, env, fernet_keys
+from .base import BASE_DIR, LOCAL_CACHE_BACKENDS, MIDDLEWARE, cache_config, env, fernet_keys
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
@@ -23,10 +23,39 @@ DEMO_ENABLED = False
 SITE_URL = env("SITE_URL")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+# HSTS: browsers use only https for a year, on every subdomain too, and the site may be
+# submitted to the browsers' preload list. Start lower (e.g. 3600) and without subdomains
+# or preload where other sites under the same domain still speak plain HTTP.
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-SECURE_HSTS_PRELOAD = True
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+
+# Behind a reverse proxy that terminates TLS (deploy/nginx.conf): it sets
+# X-Forwarded-Proto on every request, so one it received over https is known as https.
+# Turn it off (TRUST_X_FORWARDED_PROTO=false) where clients reach gunicorn directly:
+# they could then claim https by sending the header themselves.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=True):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+else:
+    SECURE_PROXY_SSL_HEADER = None
+# Load balancers probe /health/ and Prometheus scrapes /metrics/ (from the inside, not
+# through the proxy) over plain HTTP: answer them there, redirect the rest.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics/$"]
+
+# Static files: `manage.py collectstatic` writes them to STATIC_ROOT with hashed,
+# compressed names, and WhiteNoise serves them from gunicorn with a far-future cache header.
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "apps.core.storage.StaticFilesStorage"},
+}
+# WhiteNoise right after SecurityMiddleware, as its documentation asks.
+_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE = [
+    *MIDDLEWARE[:_security],
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    *MIDDLEWARE[_security:],
+]

@@ -150,7 +150,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "The demo data is for development only: these settings do not allow it "
                 "(DEMO_ENABLED is off, as in production), so nothing was created. Create the "
-                "first system administrator with `manage.py createsuperuser` instead."
+                "first system administrator with `manage.py createsystemadmin` instead."
             )
         with transaction.atomic():
             seed_demo()
