@@ -24,7 +24,7 @@ def test_the_demo_administrator_is_an_error(production):
     assert error.id == "operations.E001"
     assert "admin@postmaster.test" in error.msg
     assert "bob@acme.test" in error.msg
-    assert "createsuperuser" in error.hint
+    assert "createsystemadmin" in error.hint
 
 
 def test_the_demo_token_is_an_error(production, project):
