@@ -36,9 +36,8 @@ $(PY):
 	echo "Creating $(VENV) with $$python"; \
 	"$$python" -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+$(STAMP): pyproject.toml requirements/dev.lock | $(PY)
+	@scripts/install
 	@touch $(STAMP)
 
 clean:
