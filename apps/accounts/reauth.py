@@ -50,6 +50,12 @@ SENSITIVE_ACTIONS: tuple[SensitiveAction, ...] = (
         "revoke system administrator rights",
         post_only=True,
     ),
+    # Who may act in a tenant: invitations and roles (a tenant admin can do almost anything).
+    SensitiveAction("tenancy:membership_invite", "invite someone into a tenant", post_only=True),
+    SensitiveAction(
+        "tenancy:membership_update", "change someone's role in a tenant", post_only=True
+    ),
+    SensitiveAction("admin:tenancy_tenant_invite", "invite a tenant admin", post_only=True),
     # Where a tenant's mail may connect.
     SensitiveAction(
         "admin:tenancy_tenant_change",

@@ -19,9 +19,9 @@ from apps.accounts.models import User
 from apps.accounts.reauth import SENSITIVE_ACTIONS, SESSION_KEY, sensitive_action
 from apps.audit.models import AuditEntry
 from apps.pipelines.models import ProjectApiToken
-from apps.tenancy.models import Tenant
+from apps.tenancy.models import Membership, Role, Tenant
 from apps.webhooks.models import WebhookEndpoint
-from tests.factories import SystemAdminFactory, UserFactory
+from tests.factories import MembershipFactory, SystemAdminFactory, UserFactory
 from tests.mailsettings.factories import SmtpSettingsFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +37,7 @@ class World:
     victim: User  # another system administrator
     member: User  # a user who is not one
     smtp_row: object
+    membership: Membership  # the member's, in the tenant
 
     def url(self, view: str) -> str:
         """`view`'s address, its arguments filled from this world."""
@@ -50,7 +51,16 @@ class World:
             candidates["object_id"] = self.victim.pk
         if view == "admin:tenancy_tenant_change":
             candidates["object_id"] = self.tenant.pk
-        for needed in ([], ["tenant_slug"], ["tenant_slug", "project_slug"], ["object_id"], ["id"]):
+        candidates["pk"] = self.tenant.pk if view.startswith("admin:") else self.membership.pk
+        for needed in (
+            [],
+            ["tenant_slug"],
+            ["tenant_slug", "project_slug"],
+            ["tenant_slug", "pk"],
+            ["object_id"],
+            ["id"],
+            ["pk"],
+        ):
             try:
                 return reverse(view, kwargs={name: candidates[name] for name in needed})
             except NoReverseMatch:
@@ -111,6 +121,21 @@ CASES: dict[str, Case] = {
         data=lambda w: {"action": "revoke", "_selected_action": [w.victim.pk]},
         done=lambda w: not _fresh(w.victim).is_system_admin,
     ),
+    # Invitations and roles in a tenant.
+    "tenancy:membership_invite": Case(
+        data=lambda w: {"email": "new@example.com", "role": Role.TENANT_ADMIN, "scope": ""},
+        done=lambda w: Membership.objects.filter(user__email="new@example.com").exists(),
+    ),
+    "tenancy:membership_update": Case(
+        data=lambda w: {"role": Role.TENANT_ADMIN, "scope": ""},
+        done=lambda w: _fresh(w.membership).role == Role.TENANT_ADMIN,
+    ),
+    "admin:tenancy_tenant_invite": Case(
+        data=lambda w: {"email": "boss@acme.example"},
+        done=lambda w: Membership.objects.filter(
+            user__email="boss@acme.example", tenant=w.tenant, role=Role.TENANT_ADMIN
+        ).exists(),
+    ),
     # Network allowance.
     "admin:tenancy_tenant_change": Case(
         data=lambda w: _tenant_form(w, smtp_private_network_allowed="on"),
@@ -170,12 +195,14 @@ def test_every_sensitive_action_has_a_case():
 
 @pytest.fixture
 def world(tenant, project, system_admin):
+    member = UserFactory(email="someone@example.com")
     return World(
         tenant=tenant,
         project=project,
         victim=SystemAdminFactory(email="other-admin@example.com"),
-        member=UserFactory(email="someone@example.com"),
+        member=member,
         smtp_row=SmtpSettingsFactory(),
+        membership=MembershipFactory(tenant=tenant, user=member, role=Role.MEMBER),
     )
 
 
