@@ -123,3 +123,56 @@ def stored_secrets_check(app_configs=None, databases=None, **kwargs):
                 )
             )
     return errors
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def site_url_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Links in mail (password resets, invitations, unsubscribe) are built from SITE_URL."""
+    if settings.DEMO_ENABLED or settings.SITE_URL.startswith("https://"):
+        return []
+    return [
+        checks.Error(
+            f"SITE_URL ({settings.SITE_URL}) is not an https:// address: password-reset, "
+            "invitation and unsubscribe links in the mail Postmaster sends would travel in "
+            "clear text.",
+            hint="Set SITE_URL to the https:// address people use, e.g. "
+            "https://postmaster.example.com.",
+            id="core.E004",
+        )
+    ]
+
+
+@checks.register(deploy=True)
+def broker_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Production sends mail from workers: the broker must be named and answer.
+
+    Only `check --deploy` runs this (not every process start): a broker that
+    is down for a moment must not keep the portal from starting, since the
+    sweep queues what was accepted meanwhile.
+    """
+    if settings.DEMO_ENABLED:
+        return []
+    if not settings.CELERY_BROKER_URL:
+        return [
+            checks.Error(
+                "CELERY_BROKER_URL is not set: mail would be sent inside web requests, with no "
+                "retries in the background.",
+                hint="Set CELERY_BROKER_URL to the Redis broker the workers read (docs/deploy.md).",
+                id="core.E005",
+            )
+        ]
+    from config.celery import app  # here: the checks module loads before Celery's app is needed
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=3)
+    except Exception:  # any failure to connect reads the same; the URL holds the password
+        return [
+            checks.Error(
+                "The message broker (CELERY_BROKER_URL) cannot be reached.",
+                hint="Start it, or correct CELERY_BROKER_URL; workers and beat need the same "
+                "value as the web processes.",
+                id="core.E006",
+            )
+        ]
+    return []

@@ -79,3 +79,36 @@ def test_the_production_start_refuses_on_an_error(settings):
 
     settings.DEMO_ENABLED = True  # development: runserver runs the checks itself
     startup_check()
+
+
+def test_check_deploy_wants_site_url_over_https(settings):
+    from apps.core.checks import site_url_check
+
+    settings.DEMO_ENABLED = False
+    settings.SITE_URL = "http://postmaster.example.com"
+    [error] = site_url_check()
+    assert error.id == "core.E004"
+    assert "https://" in error.hint
+    settings.SITE_URL = "https://postmaster.example.com"
+    assert site_url_check() == []
+
+
+def test_check_deploy_wants_a_broker_that_answers(settings):
+    from apps.core.checks import broker_check
+    from config.celery import app
+    from tests.smtp_servers import closed_port
+
+    settings.DEMO_ENABLED = False
+    settings.CELERY_BROKER_URL = ""
+    [error] = broker_check()
+    assert error.id == "core.E005"
+
+    before = app.conf.broker_url
+    app.conf.broker_url = f"redis://:secret-word@127.0.0.1:{closed_port()}/0"
+    settings.CELERY_BROKER_URL = app.conf.broker_url
+    try:
+        [error] = broker_check()
+    finally:
+        app.conf.broker_url = before
+    assert error.id == "core.E006"
+    assert "secret-word" not in error.msg + error.hint

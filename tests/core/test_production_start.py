@@ -90,7 +90,12 @@ def test_the_wsgi_start_serves_a_real_installation(database):
     result = _production(database, "-c", START_WSGI)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "serving"
-    result = _production(database, "manage.py", "check", "--deploy", "--fail-level", "INFO")
+    # kombu's in-memory broker answers like a reachable one, without needing Redis here.
+    result = _production(
+        database,
+        *("manage.py", "check", "--deploy", "--fail-level", "INFO"),
+        CELERY_BROKER_URL="memory://",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
