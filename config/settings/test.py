@@ -26,3 +26,6 @@ STORAGES = {
 OAUTH_MICROSOFT_TOKEN_URL = "https://127.0.0.1:9/{tenant}/oauth2/v2.0/token"
 OAUTH_GOOGLE_TOKEN_URL = "https://127.0.0.1:9/token"
 OAUTH_GOOGLE_AUTHORIZE_URL = "https://127.0.0.1:9/authorize"
+if DEMO_ENABLED:
+    # The demo seed and the providers' stand-in (apps/demo): development only.
+    INSTALLED_APPS = [*INSTALLED_APPS, "apps.demo"]  # noqa: F405

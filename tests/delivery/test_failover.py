@@ -15,12 +15,12 @@ import pytest
 
 from apps.delivery.models import DeliveryAttempt, DeliveryStatus
 from apps.delivery.services import deliveries_send, event_dispatch
+from apps.demo.standin import ProviderStandin
 from apps.mailsettings.selectors import host_smtp_settings_forget
 from apps.operations.services import failure_alerts_check
 from apps.preferences.models import Suppression
 from apps.providers.catalog import Provider
 from apps.providers.models import ConnectionRole
-from apps.providers.standin import ProviderStandin
 from tests.delivery.engine import deliver, make_event
 from tests.factories import NotificationRuleFactory
 from tests.mailsettings.factories import SmtpSettingsFactory

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from apps.accounts.models import User
-from apps.core.management.commands.seed_demo import DEMO_PASSWORD, SYSTEM_ADMIN_EMAIL
+from apps.demo.management.commands.seed_demo import DEMO_PASSWORD, SYSTEM_ADMIN_EMAIL
 from apps.mailcatcher.models import CaughtMessage
 from apps.mailsettings.models import SmtpSettings
 from apps.mailsettings.presets import GMAIL_APP_PASSWORD

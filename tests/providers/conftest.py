@@ -1,6 +1,6 @@
 import pytest
 
-from apps.providers.standin import ProviderStandin
+from apps.demo.standin import ProviderStandin
 from tests.providers.factories import standin_credentials
 
 

@@ -6,23 +6,18 @@ import pytest
 from django.core.mail import EmailMessage
 from django.core.management import call_command
 
+from apps.demo.standin import ProviderStandin
 from apps.providers.catalog import Provider
 from apps.providers.models import ProviderSettings
 from apps.providers.selectors import provider_settings_for
-from apps.providers.standin import ProviderStandin
 from apps.providers.transport import (
     ProviderConnection,
     ProviderSendError,
     send_provider_test_email,
 )
 from apps.tenancy.models import Membership, Role
-from apps.webhooks.models import Provider as WebhookProvider
 from tests.providers.factories import ProviderSettingsFactory
 from tests.smtp_servers import smtp_server
-
-
-def test_providers_are_named_as_the_delivery_webhooks_name_them():
-    assert Provider.choices == WebhookProvider.choices
 
 
 @pytest.mark.parametrize("provider", list(Provider.values))

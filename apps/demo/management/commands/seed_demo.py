@@ -15,6 +15,13 @@ from django.utils.text import slugify
 
 from apps.accounts.lockout import unlock_account
 from apps.accounts.models import User
+from apps.core.demo_markers import (
+    DEMO_API_TOKEN,
+    OTHER_TENANT_ADMIN_EMAIL,
+    SYSTEM_ADMIN_EMAIL,
+    TENANT_ADMIN_EMAIL,
+)
+from apps.demo.providers import seed_provider_demo
 from apps.groups.models import UserGroup
 from apps.groups.services import user_group_create
 from apps.mailsettings.models import Security, SmtpSettings
@@ -31,7 +38,6 @@ from apps.pipelines.services import (
     pipeline_create,
     project_api_token_create,
 )
-from apps.providers.demo import seed_provider_demo
 from apps.tenancy.models import Membership, Organization, Project, Role, Scope, Tenant
 from apps.tenancy.services import (
     membership_create,
@@ -41,12 +47,6 @@ from apps.tenancy.services import (
 )
 
 DEMO_PASSWORD = "postmaster-demo"
-SYSTEM_ADMIN_EMAIL = "admin@postmaster.test"
-TENANT_ADMIN_EMAIL = "alice@acme.test"
-OTHER_TENANT_ADMIN_EMAIL = "grace@globex.test"
-# A known token, so the README's curl example works against `make run`. Demo only:
-# real tokens are random and shown once.
-DEMO_API_TOKEN = "pm_demo-acme-checkout-token-0000000000000000"
 FAILURES = [EventType.PIPELINE_FAILED, EventType.STAGE_FAILED, EventType.PIPELINE_ABORTED]
 
 # tenant slug -> (name, admin, members, {organisation: [projects]}, groups, own SMTP From)
@@ -109,7 +109,7 @@ DEMO_TENANTS = {
         "api_token_project": None,
         "own_smtp_from": ("notify@globex.test", "Globex Notifications"),
     },
-    # On an email-service provider (Postmark, through the local stand-in): apps.providers.demo.
+    # On an email-service provider (Postmark, through the local stand-in): apps/demo/providers.py.
     "initech": {
         "name": "Initech",
         "admin": ("ivy@initech.test", "Ivy Initech"),

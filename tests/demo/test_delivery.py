@@ -6,8 +6,8 @@ import email.policy
 import pytest
 from django.core.management import call_command
 
-from apps.core.management.commands.seed_demo import DEMO_API_TOKEN
 from apps.delivery.models import Delivery, DeliveryStatus
+from apps.demo.management.commands.seed_demo import DEMO_API_TOKEN
 from apps.mailcatcher.models import CaughtMessage
 from tests.mailcatcher.fixtures import mail_catcher  # noqa: F401  (fixture)
 

@@ -3,7 +3,7 @@ from django.core.management import CommandError, call_command
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
-from apps.core.management.commands.seed_demo import (
+from apps.demo.management.commands.seed_demo import (
     DEMO_API_TOKEN,
     DEMO_PASSWORD,
     OTHER_TENANT_ADMIN_EMAIL,
@@ -168,3 +168,11 @@ def test_seed_demo_recreates_deleted_tenant_projects(db, client):
 
     assert Tenant.objects.filter(slug="initech").exists()
     assert _post_demo_event(client, "after-deletes").status_code == 202
+
+
+def test_production_knows_every_account_the_demo_creates(db):
+    # apps/operations/checks.py refuses a start with these (apps/core/demo_markers.py).
+    from apps.core.demo_markers import DEMO_EMAILS
+
+    call_command("seed_demo")
+    assert set(User.objects.values_list("email", flat=True)) == set(DEMO_EMAILS)

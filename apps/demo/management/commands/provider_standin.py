@@ -1,11 +1,11 @@
-"""`manage.py provider_standin`: the providers' stand-in for the demo (apps.providers.standin)."""
+"""`manage.py provider_standin`: the providers' stand-in for the demo (apps.demo.standin)."""
 
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.providers.standin import ProviderStandin
+from apps.demo.standin import ProviderStandin
 
 
 def _address(value: str) -> tuple[str, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.core.management.commands.seed_demo import DEMO_API_TOKEN
+from apps.demo.management.commands.seed_demo import DEMO_API_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 
