@@ -5,8 +5,10 @@ Workers then claim due deliveries under a lease (two workers never hold the
 same one; a crashed worker's return to the queue when its lease runs out),
 send each claimed batch over one SMTP connection through the tenant's
 effective settings, and record every attempt the moment it is known, so a
-crash re-sends at most the message that was in flight, under the same
-Message-ID. Temporary failures are retried with exponential backoff and
+worker's crash re-sends at most the message that was in flight, under the same
+Message-ID (outcomes commit without waiting for the disk, `_fast_commits`: a crash
+of PostgreSQL itself can lose the last moment's outcomes, and those messages go
+again). Temporary failures are retried with exponential backoff and
 jitter until DELIVERY_MAX_AGE; permanent ones (5xx) fail at once.
 """
 

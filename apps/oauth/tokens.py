@@ -288,14 +288,6 @@ def cached_token(grant: OAuthGrant) -> str | None:
     return grant.access_token.reveal()
 
 
-def forget_token(grant: OAuthGrant) -> None:
-    """Drop the cached access token, e.g. after the SMTP server refused it."""
-    grant.access_token = None
-    grant.access_token_expires_at = None
-    if grant.pk is not None:
-        grant.save(update_fields=["access_token", "access_token_expires_at", "updated_at"])
-
-
 def grant_for(smtp_settings) -> OAuthGrant | None:
     """The OAuth2 grant of these SMTP settings (saved ones only); None: password sign-in."""
     if smtp_settings is None or smtp_settings.pk is None:
