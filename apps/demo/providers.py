@@ -2,11 +2,10 @@
 
 from django.conf import settings
 
+from apps.connections.catalog import Provider
+from apps.connections.models import ConnectionRole, ProviderSettings
+from apps.connections.services import provider_settings_update, tenant_smtp_network_update
 from apps.core.fields import Secret
-from apps.mailsettings.services import tenant_smtp_network_update
-from apps.providers.catalog import Provider
-from apps.providers.models import ConnectionRole, ProviderSettings
-from apps.providers.services import provider_settings_update
 
 
 def seed_provider_demo(tenant) -> None:

@@ -168,3 +168,44 @@ def test_an_event_posted_to_make_run_arrives_in_the_catcher_with_links_to_its_po
     links = re.findall(r"https?://127\.0\.0\.1:\d+/", messages[0].decode(errors="replace"))
     assert links
     assert set(links) == {site}
+
+
+def _database_from_before_the_rebuild(path: Path) -> None:
+    """A development database as an older checkout left it: migrations that no longer exist."""
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            "CREATE TABLE django_migrations (id integer PRIMARY KEY AUTOINCREMENT, "
+            "app varchar(255) NOT NULL, name varchar(255) NOT NULL, applied datetime NOT NULL)"
+        )
+        db.executemany(
+            "INSERT INTO django_migrations (app, name, applied) VALUES (?, ?, '2026-01-01')",
+            [("mailsettings", "0001_initial"), ("providers", "0001_initial")],
+        )
+        db.execute("CREATE TABLE mailsettings_smtpsettings (id integer PRIMARY KEY)")
+
+
+def test_make_run_recreates_a_database_from_before_the_migrations_were_rebuilt(tmp_path):
+    env = _sqlite_env(tmp_path)
+    _database_from_before_the_rebuild(tmp_path / "demo.sqlite3")
+    output = _run_once(env)
+    assert "The development database was made by an older Postmaster" in output
+    assert "(apps: mailsettings, providers)" in output
+    assert "Traceback" not in output
+    assert "admin@postmaster.test" in output
+    [kept] = tmp_path.glob("demo.sqlite3.before-*")
+    assert "moved aside to" in output
+    assert kept.name in output
+
+
+def test_a_stale_database_that_is_not_the_demo_file_is_explained_not_removed(tmp_path):
+    env = _sqlite_env(tmp_path)
+    _database_from_before_the_rebuild(tmp_path / "demo.sqlite3")
+    check = [".venv/bin/python", "manage.py", "demo_database_check"]
+    result = subprocess.run(
+        check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode != 0
+    assert "made by an older Postmaster" in result.stderr
+    assert "Point DATABASE_URL at a new, empty database" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "demo.sqlite3").is_file()

@@ -3,6 +3,7 @@ from django.core.management import CommandError, call_command
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
+from apps.connections.models import Security, SmtpSettings
 from apps.demo.management.commands.seed_demo import (
     DEMO_API_TOKEN,
     DEMO_PASSWORD,
@@ -11,7 +12,6 @@ from apps.demo.management.commands.seed_demo import (
     TENANT_ADMIN_EMAIL,
 )
 from apps.groups.models import UserGroup
-from apps.mailsettings.models import Security, SmtpSettings
 from apps.pipelines.models import NotificationRule, Pipeline
 from apps.pipelines.selectors import api_token_authenticate
 from apps.tenancy.models import Membership, Project, Role, Tenant

@@ -6,17 +6,17 @@ import pytest
 from django.core.mail import EmailMessage
 from django.core.management import call_command
 
-from apps.demo.standin import ProviderStandin
-from apps.providers.catalog import Provider
-from apps.providers.models import ProviderSettings
-from apps.providers.selectors import provider_settings_for
-from apps.providers.transport import (
+from apps.connections.catalog import Provider
+from apps.connections.models import ProviderSettings
+from apps.connections.providers import (
     ProviderConnection,
     ProviderSendError,
     send_provider_test_email,
 )
+from apps.connections.selectors import provider_settings_for
+from apps.demo.standin import ProviderStandin
 from apps.tenancy.models import Membership, Role
-from tests.providers.factories import ProviderSettingsFactory
+from tests.connections.providers.factories import ProviderSettingsFactory
 from tests.smtp_servers import smtp_server
 
 

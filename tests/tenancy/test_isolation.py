@@ -15,11 +15,10 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
+from apps.connections.models import OAuthGrant, ProviderSettings, SmtpSettings
 from apps.core.fields import Secret
 from apps.delivery.models import Delivery, DeliveryStatus, Event
 from apps.groups.models import UserGroup, UserGroupMember
-from apps.mailsettings.models import SmtpSettings
-from apps.oauth.models import OAuthGrant
 from apps.pipelines.models import (
     NotificationDefaults,
     NotificationRule,
@@ -28,10 +27,11 @@ from apps.pipelines.models import (
     ProjectApiToken,
 )
 from apps.preferences.models import NotificationPreference, Suppression, SuppressionReason
-from apps.providers.models import ProviderSettings
 from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
 from apps.webhooks.models import WebhookEndpoint
 from apps.webhooks.services import webhook_endpoint_create
+from tests.connections.providers.factories import ProviderSettingsFactory
+from tests.connections.smtp.factories import SmtpSettingsFactory, smtp_form_data
 from tests.delivery.log_records import make_deliveries, make_event
 from tests.factories import (
     MembershipFactory,
@@ -43,8 +43,6 @@ from tests.factories import (
     UserFactory,
     UserGroupFactory,
 )
-from tests.mailsettings.factories import SmtpSettingsFactory, smtp_form_data
-from tests.providers.factories import ProviderSettingsFactory
 
 ADMIN, MEMBER = Role.TENANT_ADMIN, Role.MEMBER
 

@@ -15,6 +15,8 @@ from django.utils.text import slugify
 
 from apps.accounts.lockout import unlock_account
 from apps.accounts.models import User
+from apps.connections.models import Security, SmtpSettings
+from apps.connections.services import smtp_settings_update, tenant_smtp_network_update
 from apps.core.demo_markers import (
     DEMO_API_TOKEN,
     OTHER_TENANT_ADMIN_EMAIL,
@@ -24,8 +26,6 @@ from apps.core.demo_markers import (
 from apps.demo.providers import seed_provider_demo
 from apps.groups.models import UserGroup
 from apps.groups.services import user_group_create
-from apps.mailsettings.models import Security, SmtpSettings
-from apps.mailsettings.services import smtp_settings_update, tenant_smtp_network_update
 from apps.pipelines.models import (
     EventType,
     NotificationRule,
