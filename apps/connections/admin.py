@@ -251,7 +251,10 @@ class ProviderSettingsAdmin(admin.ModelAdmin):
             else "Secondary (failover) provider connection"
         )
         return provider_views.provider_page(
-            request, self._place(role), "connections/providers/admin/page.html", **self._context(request, title)
+            request,
+            self._place(role),
+            "connections/providers/admin/page.html",
+            **self._context(request, title),
         )
 
     def _remove(self, request, role: str):

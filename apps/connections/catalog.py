@@ -11,7 +11,8 @@ from django.db import models
 
 
 class Provider(models.TextChoices):
-    # The values are anymail's names (as apps.webhooks uses them).
+    # The values are anymail's names for them; the delivery webhooks' URLs end with them
+    # (apps.webhooks uses this same enum).
     AMAZON_SES = "amazon_ses", "Amazon SES"
     MAILGUN = "mailgun", "Mailgun"
     SENDGRID = "sendgrid", "SendGrid"

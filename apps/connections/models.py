@@ -64,21 +64,50 @@ def connection_timeout(own: float | None = None) -> float:
     return min(own, settings.CONNECTION_TIMEOUT) if own else settings.CONNECTION_TIMEOUT
 
 
-class SmtpSettings(TimeStampedModel):
+class ConnectionSettings(TimeStampedModel):
+    """What every way out shares: whose it is (no tenant: the host's), primary or failover
+    (a tenant, or the host, has at most one of each per kind), and the sender."""
+
     tenant = models.ForeignKey(
         "tenancy.Tenant",
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="+",
-        help_text="Empty for the host's settings.",
+        help_text="Empty for the host's.",
     )
-    # The same roles as provider connections: "secondary" is the failover connection.
+    # "secondary" is the failover connection.
     role = models.CharField(
         max_length=10,
         choices=ConnectionRole.choices,
         default=ConnectionRole.PRIMARY,
     )
+    from_email = models.EmailField(
+        "Default From address",
+        validators=[validate_single_line],
+        help_text="The email address from which Postmaster sends email.",
+    )
+    from_name = models.CharField(
+        "Default From display name",
+        max_length=100,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="The name recipients see as the sender, e.g. “Postmaster Notifications”.",
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def from_header(self) -> str:
+        """The default From, with the display name: `Name <address>`."""
+        # one_line: the form refuses line breaks; a row saved another way cannot add a header.
+        return str(Address(display_name=one_line(self.from_name), addr_spec=self.from_email))
+
+
+class SmtpSettings(ConnectionSettings):
     name = models.CharField(
         max_length=100,
         default="Outgoing mail",
@@ -127,18 +156,6 @@ class SmtpSettings(TimeStampedModel):
             "When set, Postmaster signs in as DOMAIN\\username."
         ),
     )
-    from_email = models.EmailField(
-        "Default From address",
-        validators=[validate_single_line],
-        help_text="The email address from which Postmaster sends email.",
-    )
-    from_name = models.CharField(
-        "Default From display name",
-        max_length=100,
-        blank=True,
-        validators=[validate_single_line],
-        help_text="The name recipients see as the sender, e.g. “Postmaster Notifications”.",
-    )
     timeout = models.PositiveSmallIntegerField(
         "Connection timeout (seconds)",
         default=default_timeout,
@@ -159,8 +176,6 @@ class SmtpSettings(TimeStampedModel):
             "some relays want a fully qualified domain name that resolves."
         ),
     )
-
-    objects = TenantQuerySet.as_manager()
 
     class Meta:
         verbose_name = "SMTP settings"
@@ -199,12 +214,6 @@ class SmtpSettings(TimeStampedModel):
             return f"{self.smtp_domain}\\{self.username}"
         return self.username
 
-    @property
-    def from_header(self) -> str:
-        """The default From, with the display name: `Name <address>`."""
-        # one_line: the form refuses line breaks; a row saved another way cannot add a header.
-        return str(Address(display_name=one_line(self.from_name), addr_spec=self.from_email))
-
 
 # --- Email-service providers -------------------------------------
 # Email-service provider connections: the host's (tenant NULL) and each tenant's.
@@ -218,18 +227,7 @@ SES_REGION = RegexValidator(
 )
 
 
-class ProviderSettings(TimeStampedModel):
-    tenant = models.ForeignKey(
-        "tenancy.Tenant",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="+",
-        help_text="Empty for the host's connection.",
-    )
-    role = models.CharField(
-        max_length=10, choices=ConnectionRole.choices, default=ConnectionRole.PRIMARY
-    )
+class ProviderSettings(ConnectionSettings):
     provider = models.CharField("Provider", max_length=20, choices=Provider.choices)
     # The non-secret half of a key pair: SES's access key ID, Mailjet's API key.
     key_id = models.CharField(
@@ -244,20 +242,6 @@ class ProviderSettings(TimeStampedModel):
     sender_domain = models.CharField(
         "Sender domain", max_length=253, blank=True, validators=[validate_single_line]
     )
-    from_email = models.EmailField(
-        "Default From address",
-        validators=[validate_single_line],
-        help_text="The email address from which Postmaster sends email.",
-    )
-    from_name = models.CharField(
-        "Default From display name",
-        max_length=100,
-        blank=True,
-        validators=[validate_single_line],
-        help_text="The name recipients see as the sender, e.g. “Postmaster Notifications”.",
-    )
-
-    objects = TenantQuerySet.as_manager()
 
     class Meta:
         verbose_name = "email-service provider"
@@ -282,11 +266,6 @@ class ProviderSettings(TimeStampedModel):
     @property
     def info(self):
         return PROVIDERS[self.provider]
-
-    @property
-    def from_header(self) -> str:
-        """The default From, with the display name: `Name <address>`."""
-        return str(Address(display_name=self.from_name, addr_spec=self.from_email))
 
     @property
     def endpoint(self) -> str:

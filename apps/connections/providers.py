@@ -35,6 +35,7 @@ from django.utils.module_loading import import_string
 from apps.connections import netguard
 from apps.connections.catalog import MAILGUN_REGIONS, PROVIDERS, Provider
 from apps.connections.models import ProviderSettings, connection_timeout
+from apps.connections.results import TestEmailResult
 
 logger = logging.getLogger(__name__)
 
@@ -499,20 +500,7 @@ class ProviderConnection:
 # The test email ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TestEmailResult:
-    """The same shape as apps.connections.smtp.TestEmailResult."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    outcome: Outcome
-    message: str
-    hint: str
-    reply: ProviderReply | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.SENT
+# TestEmailResult: apps/connections/results.py, the same for both transports.
 
 
 # What each outcome says and how to fix it. Fields: provider, to, sender, detail,

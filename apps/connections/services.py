@@ -118,14 +118,29 @@ def smtp_settings_delete(*, actor, smtp_settings: SmtpSettings, request=None) ->
     """
     if smtp_settings.tenant_id is None and smtp_settings.role == ConnectionRole.PRIMARY:
         raise ValidationError("The host's SMTP settings cannot be deleted: all mail needs them.")
-    current = SmtpSettings.objects.select_for_update().filter(pk=smtp_settings.pk).first()
+    _audited_delete(
+        smtp_settings,
+        action="smtp_settings.delete",
+        snapshot=_smtp_snapshot,
+        secret_fields=SMTP_SECRET_FIELDS,
+        actor=actor,
+        request=request,
+    )
+
+
+def _audited_delete(row, *, action: str, snapshot, secret_fields, actor, request) -> None:
+    """Delete `row` (locked and read again first), audited with the values it had, secrets
+    only as "changed". Already deleted (a second click, say): nothing to do or to audit.
+    Every connection row (SMTP settings, provider connections, OAuth2 grants) goes this way;
+    call it inside the service's transaction."""
+    current = type(row).objects.select_for_update().filter(pk=row.pk).first()
     if current is None:
-        return  # Already deleted, e.g. by a second click: nothing to do or to audit.
+        return
     audit_record(
         actor=actor,
-        action="smtp_settings.delete",
+        action=action,
         target=current,
-        changes=field_changes(_smtp_snapshot(current), {}, secret_fields=SMTP_SECRET_FIELDS),
+        changes=field_changes(snapshot(current), {}, secret_fields=secret_fields),
         tenant=current.tenant,
         request=request,
     )
@@ -379,20 +394,14 @@ def provider_settings_update(
 @transaction.atomic
 def provider_settings_delete(*, actor, provider_settings: ProviderSettings, request=None) -> None:
     """Delete a provider connection, its secret included. For the primary: back to SMTP."""
-    current = ProviderSettings.objects.select_for_update().filter(pk=provider_settings.pk).first()
-    if current is None:
-        return  # Already deleted, e.g. by a second click: nothing to do or to audit.
-    audit_record(
-        actor=actor,
+    _audited_delete(
+        provider_settings,
         action="provider_settings.delete",
-        target=current,
-        changes=field_changes(
-            _provider_snapshot(current), {}, secret_fields=PROVIDER_SECRET_FIELDS
-        ),
-        tenant=current.tenant,
+        snapshot=_provider_snapshot,
+        secret_fields=PROVIDER_SECRET_FIELDS,
+        actor=actor,
         request=request,
     )
-    current.delete()
 
 
 def provider_test_email_send(*, form, actor, request=None):
@@ -490,18 +499,14 @@ def oauth_grant_save(
 @transaction.atomic
 def oauth_grant_delete(*, actor, grant: OAuthGrant, request=None) -> None:
     """Remove the grant with its secrets and tokens: the settings sign in with a password again."""
-    current = OAuthGrant.objects.select_for_update().filter(pk=grant.pk).first()
-    if current is None:
-        return  # Already removed, e.g. by a second click.
-    audit_record(
-        actor=actor,
+    _audited_delete(
+        grant,
         action="oauth_grant.delete",
-        target=current,
-        changes=field_changes(_oauth_snapshot(current), {}, secret_fields=OAUTH_SECRET_FIELDS),
-        tenant=current.tenant,
+        snapshot=_oauth_snapshot,
+        secret_fields=OAUTH_SECRET_FIELDS,
+        actor=actor,
         request=request,
     )
-    current.delete()
 
 
 def oauth_google_connect(

@@ -45,6 +45,7 @@ from apps.connections.presets import (
     MICROSOFT365_BASIC_AUTH,
     provider_for_host,
 )
+from apps.connections.results import TestEmailResult
 from apps.connections.validators import one_line
 from apps.connections.xoauth2 import xoauth2_login
 
@@ -631,18 +632,7 @@ WORDING = {
 }
 
 
-@dataclass(frozen=True)
-class TestEmailResult:
-    __test__ = False  # not a pytest test class, despite the name
-
-    outcome: Outcome
-    message: str
-    hint: str
-    reply: SmtpReply | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.SENT
+# TestEmailResult: apps/connections/results.py, the same for both transports.
 
 
 def _auth_hint(smtp_settings: SmtpSettings) -> str | None:

@@ -184,7 +184,7 @@ _OAUTH = {
     "client_secret": "",
 }
 
-# Blank key: keep the stored one (apps.providers).
+# Blank key: keep the stored one (apps/connections).
 _PROVIDER = {"provider": "postmark", "postmark_secret": "", "from_email": "n@example.com"}
 _SECONDARY = {"provider": "brevo", "brevo_secret": "", "from_email": "n@example.com"}
 
@@ -222,7 +222,7 @@ RECIPES: dict[str, Recipe] = {
         ADMIN, data=lambda w: smtp_form_data(host=w.smtp_settings.host, from_name="Renamed")
     ),
     "tenancy:mailsettings:use_host": Recipe(ADMIN),
-    # OAuth2 sign-in for the tenant's own SMTP server (apps.oauth).
+    # OAuth2 sign-in for the tenant's own SMTP server (apps/connections).
     "mailsettings_oauth:setup": Recipe(ADMIN, data=lambda w: _OAUTH),
     "mailsettings_oauth:test": Recipe(ADMIN, post_only=True, allowed_post=200),
     "mailsettings_oauth:disconnect": Recipe(ADMIN),
@@ -259,7 +259,7 @@ RECIPES: dict[str, Recipe] = {
     "tenancy:pipelines:rule_delete": Recipe(ADMIN, _rule),
     "tenancy:pipelines:rule_set_enabled": Recipe(ADMIN, _rule, post_only=True),
     "tenancy:pipelines:rule_test": Recipe(ADMIN, _rule, post_only=True, allowed_post=200),
-    # Email-service providers, primary and failover (apps.providers).
+    # Email-service providers, primary and failover (apps/connections).
     "mailsettings_providers:edit": Recipe(ADMIN, data=lambda w: _PROVIDER),
     "mailsettings_providers:remove": Recipe(ADMIN),
     "mailsettings_providers:secondary": Recipe(ADMIN, data=lambda w: _SECONDARY),
