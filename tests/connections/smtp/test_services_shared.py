@@ -14,7 +14,7 @@ from tests.connections.smtp.factories import SmtpSettingsFactory
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 READ_HOST = (
     "import django; django.setup();"
     "from apps.connections.selectors import host_smtp_settings;"
