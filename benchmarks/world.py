@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from apps.accounts.models import User
+from apps.connections.models import Security, SmtpSettings
+from apps.connections.selectors import host_smtp_settings_forget
 from apps.delivery.messages import MessageBuilder
 from apps.delivery.models import Delivery, Event
 from apps.delivery.resolution import event_recipients
 from apps.groups.models import UserGroup, UserGroupMember
-from apps.mailsettings.models import Security, SmtpSettings
-from apps.mailsettings.selectors import host_smtp_settings_forget
 from apps.pipelines.models import (
     EventType,
     Level,

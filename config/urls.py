@@ -10,13 +10,13 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("mail/", include("apps.mailcatcher.urls")),
     # OAuth2 sign-in for a tenant's own SMTP server, beside its Email settings.
-    path("t/<slug:tenant_slug>/email/oauth/", include("apps.oauth.urls")),
+    path("t/<slug:tenant_slug>/email/oauth/", include("apps.connections.oauth_urls")),
     # Email-service providers (primary and failover) for a tenant, beside its Email settings.
-    path("t/<slug:tenant_slug>/email/provider/", include("apps.providers.urls")),
+    path("t/<slug:tenant_slug>/email/provider/", include("apps.connections.provider_urls")),
     path("t/<slug:tenant_slug>/webhooks/", include("apps.webhooks.portal_urls")),
     path("t/<slug:tenant_slug>/", include("apps.tenancy.urls")),
     # Google's redirect URI (one for every tenant and the host).
-    path("oauth/", include("apps.oauth.callback_urls")),
+    path("oauth/", include("apps.connections.oauth_callback_urls")),
     path("invitations/", include("apps.tenancy.invitation_urls")),
     path("me/", include("apps.preferences.urls")),
     path("me/account/", include("apps.accounts.account_urls")),

@@ -90,7 +90,7 @@ def _clean_cache():
 @pytest.fixture
 def host_mailer(settings):
     """Send Django's mail for real, through the host settings (tests default to locmem)."""
-    settings.MAILERS = {"default": {"BACKEND": "apps.mailsettings.backends.HostSettingsBackend"}}
+    settings.MAILERS = {"default": {"BACKEND": "apps.connections.backends.HostSettingsBackend"}}
 
 
 @pytest.fixture

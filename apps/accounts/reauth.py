@@ -68,11 +68,11 @@ SENSITIVE_ACTIONS: tuple[SensitiveAction, ...] = (
     SensitiveAction("webhooks:create", "create a delivery webhook", post_only=True),
     SensitiveAction("admin:webhooks_webhookendpoint_add", "create a host delivery webhook"),
     # SMTP credentials: the host's and a tenant's.
-    SensitiveAction("admin:mailsettings_smtpsettings_add", "add host SMTP settings"),
-    SensitiveAction("admin:mailsettings_smtpsettings_change", "change host SMTP settings"),
-    SensitiveAction("admin:mailsettings_smtpsettings_delete", "delete host SMTP settings"),
+    SensitiveAction("admin:connections_smtpsettings_add", "add host SMTP settings"),
+    SensitiveAction("admin:connections_smtpsettings_change", "change host SMTP settings"),
+    SensitiveAction("admin:connections_smtpsettings_delete", "delete host SMTP settings"),
     SensitiveAction(
-        "admin:mailsettings_smtpsettings_changelist",
+        "admin:connections_smtpsettings_changelist",
         "delete host SMTP settings (list action)",
         post_only=True,
     ),
@@ -82,9 +82,13 @@ SENSITIVE_ACTIONS: tuple[SensitiveAction, ...] = (
     SensitiveAction("mailsettings_oauth:setup", "set up a tenant's OAuth2 sign-in"),
     SensitiveAction("mailsettings_oauth:disconnect", "disconnect a tenant's OAuth2 sign-in"),
     SensitiveAction(
-        "admin:oauth_oauthgrant_changelist", "set up the host's OAuth2 sign-in", post_only=True
+        "admin:connections_oauthgrant_changelist",
+        "set up the host's OAuth2 sign-in",
+        post_only=True,
     ),
-    SensitiveAction("admin:oauth_oauthgrant_disconnect", "disconnect the host's OAuth2 sign-in"),
+    SensitiveAction(
+        "admin:connections_oauthgrant_disconnect", "disconnect the host's OAuth2 sign-in"
+    ),
     # Email-service provider API keys, and failover connections: a tenant's and the host's.
     SensitiveAction("mailsettings_providers:edit", "change a tenant's provider key"),
     SensitiveAction("mailsettings_providers:remove", "remove a tenant's provider"),
@@ -99,22 +103,23 @@ SENSITIVE_ACTIONS: tuple[SensitiveAction, ...] = (
         "mailsettings_providers:secondary_smtp_remove", "remove a tenant's failover SMTP server"
     ),
     SensitiveAction(
-        "admin:providers_providersettings_changelist",
+        "admin:connections_providersettings_changelist",
         "change the host's provider key",
         post_only=True,
     ),
-    SensitiveAction("admin:providers_providersettings_remove", "remove the host's provider"),
+    SensitiveAction("admin:connections_providersettings_remove", "remove the host's provider"),
     SensitiveAction(
-        "admin:providers_providersettings_secondary", "change the host's failover provider"
+        "admin:connections_providersettings_secondary", "change the host's failover provider"
     ),
     SensitiveAction(
-        "admin:providers_providersettings_secondary_remove", "remove the host's failover provider"
+        "admin:connections_providersettings_secondary_remove", "remove the host's failover provider"
     ),
     SensitiveAction(
-        "admin:providers_providersettings_secondary_smtp", "change the host's failover SMTP server"
+        "admin:connections_providersettings_secondary_smtp",
+        "change the host's failover SMTP server",
     ),
     SensitiveAction(
-        "admin:providers_providersettings_secondary_smtp_remove",
+        "admin:connections_providersettings_secondary_smtp_remove",
         "remove the host's failover SMTP server",
     ),
 )

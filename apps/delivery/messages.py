@@ -28,9 +28,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.encoding import punycode
 from django.utils.functional import cached_property
 
+from apps.connections.models import SmtpSettings
+from apps.connections.validators import one_line
 from apps.delivery.models import Delivery, Event
-from apps.mailsettings.models import SmtpSettings
-from apps.mailsettings.validators import one_line
 from apps.pipelines.models import EventType, Level
 from apps.preferences.unsubscribe import UnsubscribeScope, unsubscribe_token
 

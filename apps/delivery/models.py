@@ -168,7 +168,7 @@ class DeliveryAttempt(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
     attempted_at = models.DateTimeField()
-    # An apps.mailsettings.transport.Outcome.
+    # An apps.connections.smtp.Outcome.
     outcome = models.CharField(max_length=40)
     code = models.PositiveSmallIntegerField(null=True, blank=True)
     reply = models.CharField(max_length=1000, blank=True)

@@ -27,14 +27,13 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 
+from apps.connections.models import ConnectionRole, ProviderSettings, SmtpSettings
+from apps.connections.oauth_tokens import OAuthError
+from apps.connections.providers import ProviderConnection
+from apps.connections.selectors import host_smtp_settings
+from apps.connections.smtp import HELO_REFUSAL, SmtpReply, smtp_backend
 from apps.delivery.messages import wire_address
-from apps.mailsettings.models import SmtpSettings
-from apps.mailsettings.selectors import host_smtp_settings
-from apps.mailsettings.transport import HELO_REFUSAL, SmtpReply, smtp_backend
-from apps.oauth.tokens import OAuthError
 from apps.preferences.suppression import suppressions_add_refused
-from apps.providers.models import ConnectionRole, ProviderSettings
-from apps.providers.transport import ProviderConnection
 
 ALIAS = "delivery"
 # Reopened connections per batch; past this the rest of the batch waits for a later claim.
@@ -275,7 +274,7 @@ class ProviderSent:
 class ProviderLink:
     """A provider session carrying a batch, with `Connection`'s interface.
 
-    `send()` raises `apps.providers.transport.ProviderSendError`. Addresses the
+    `send()` raises `apps.connections.providers.ProviderSendError`. Addresses the
     provider refused for good go on the tenant's suppression list on close.
     """
 

@@ -43,6 +43,10 @@ from django.utils import timezone
 from django.utils.encoding import punycode
 
 from apps.audit.services import audit_record
+from apps.connections.providers import Outcome as ProviderOutcome
+from apps.connections.providers import ProviderErrorClass, ProviderSendError
+from apps.connections.services import TestEmailLimitError, smtp_test_email_limit_check
+from apps.connections.smtp import Classification, Outcome, classify, describe
 from apps.delivery.messages import MessageBuilder
 from apps.delivery.metrics import message_counted
 from apps.delivery.models import (
@@ -69,11 +73,7 @@ from apps.delivery.sending import (
     carriers_for,
 )
 from apps.delivery.throttling import throttle_reply, throttle_set, throttled_until
-from apps.mailsettings.services import TestEmailLimitError, smtp_test_email_limit_check
-from apps.mailsettings.transport import Classification, Outcome, classify, describe
 from apps.pipelines.models import EventType, Level, NotificationRule, Pipeline
-from apps.providers.transport import Outcome as ProviderOutcome
-from apps.providers.transport import ProviderErrorClass, ProviderSendError
 from apps.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)

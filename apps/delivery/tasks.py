@@ -15,7 +15,6 @@ from apps.delivery.queue import deliveries_next_due_at
 from apps.delivery.services import (
     deliveries_send,
     deliveries_send_started,
-    event_dispatch,
     events_dispatch,
     events_sweep,
 )
@@ -25,12 +24,6 @@ from config.celery import SWEEP_SECONDS
 # A send task yields its worker after this long (queueing itself again), so
 # one tenant's big fan-out does not starve the others.
 SEND_TASK_SECONDS = 60
-
-
-@shared_task
-def event_dispatch_task(event_id: int) -> None:
-    # Tasks queued before dispatch was coalesced per tenant (events_dispatch_task).
-    event_dispatch(event_id=event_id)
 
 
 @shared_task

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.mailsettings.transport import SmtpReply
+from apps.connections.smtp import SmtpReply
 
 logger = logging.getLogger(__name__)
 

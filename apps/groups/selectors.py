@@ -36,14 +36,3 @@ def user_group_members(*, group: UserGroup) -> QuerySet[User]:
     return User.objects.filter(
         user_group_memberships__tenant=group.tenant_id, user_group_memberships__group=group
     )
-
-
-def user_group_recipients(*, group: UserGroup) -> list[str]:
-    """Where the group's notifications go: its addresses, then (if asked) its active members."""
-    recipients = list(group.alias_addresses)
-    if group.notify_all_members:
-        emails = (
-            user_group_members(group=group).filter(is_active=True).values_list("email", flat=True)
-        )
-        recipients += [e for e in emails if e.lower() not in recipients]
-    return recipients

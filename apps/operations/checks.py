@@ -12,17 +12,8 @@ from django.db import DatabaseError, connections
 
 from apps.accounts.models import User
 from apps.core.checks import STARTUP, database_unreachable
-from apps.core.management.commands.seed_demo import (
-    DEMO_API_TOKEN,
-    DEMO_TENANTS,
-    SYSTEM_ADMIN_EMAIL,
-)
+from apps.core.demo_markers import DEMO_API_TOKEN, DEMO_EMAILS
 from apps.pipelines.models import ProjectApiToken, token_hash
-
-DEMO_EMAILS = [
-    SYSTEM_ADMIN_EMAIL,
-    *(email for spec in DEMO_TENANTS.values() for email, _ in [spec["admin"], *spec["members"]]),
-]
 
 
 @checks.register(checks.Tags.security, STARTUP, deploy=True)

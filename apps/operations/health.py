@@ -14,8 +14,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from apps.mailsettings.selectors import host_smtp_settings
-from apps.mailsettings.transport import Outcome, classify, smtp_probe
+from apps.connections.selectors import host_smtp_settings
+from apps.connections.smtp import Outcome, classify, smtp_probe
 from apps.operations.selectors import maintenance_state
 
 OK, ERROR, EAGER = "ok", "error", "eager"

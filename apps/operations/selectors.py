@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from django.core.cache import cache
 from django.db.models import Count, Max, Min, Q
 
+from apps.connections.smtp import Outcome
 from apps.delivery.models import DeliveryAttempt, DeliveryStatus
-from apps.mailsettings.transport import Outcome
 from apps.operations.models import MAINTENANCE_ID, AlertCause, DeliveryAlert, MaintenanceMode
 
 logger = logging.getLogger(__name__)

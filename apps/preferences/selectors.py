@@ -72,9 +72,6 @@ class EffectivePreference:
         return f"{LEVEL_LABELS[self.level]} ({SCOPE_WORDS[self.source]})"
 
 
-DEFAULT_PREFERENCE = EffectivePreference(PreferenceLevel.ALL, "default")
-
-
 def preference_effective(rows: Iterable[NotificationPreference]) -> EffectivePreference:
     """The user's choice from their rows for one pipeline (its own, its project's, the tenant's)."""
     by_scope = {preference_scope(row): row for row in rows}

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from apps.accounts.models import User
-from apps.mailsettings.services import NETWORK_FIELDS, tenant_smtp_network_update
+from apps.connections.services import NETWORK_FIELDS, tenant_smtp_network_update
 from apps.tenancy import services
 from apps.tenancy.models import Membership, Role, SystemAdministrator, Tenant
 

@@ -18,8 +18,8 @@ from django.db import models
 from django.db.models import Q
 
 from apps.accounts.models import User
+from apps.connections.netguard import validate_ports
 from apps.core.models import TenantQuerySet, TimeStampedModel
-from apps.mailsettings.netguard import validate_ports
 
 
 class Tenant(TimeStampedModel):
@@ -29,7 +29,7 @@ class Tenant(TimeStampedModel):
     slug = models.SlugField(max_length=50, unique=True)
     is_active = models.BooleanField("active", default=True)
     # Exceptions to the network policy for the tenant's own SMTP settings
-    # (apps.mailsettings.netguard); only system administrators set them.
+    # (apps.connections.netguard); only system administrators set them.
     smtp_private_network_allowed = models.BooleanField(
         "May use private network addresses for SMTP",
         default=False,

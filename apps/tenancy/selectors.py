@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
 from apps.groups.models import UserGroup
-from apps.tenancy.models import ROLE_RANK, Membership, Organization, Project, Role, Tenant
+from apps.tenancy.models import ROLE_RANK, Membership, Organization, Project, Tenant
 
 
 def membership_for_request(*, user, tenant_slug: str) -> Membership | None:
@@ -113,10 +113,6 @@ def membership_get(*, tenant: Tenant, pk: int) -> Membership:
         ),
         pk=pk,
     )
-
-
-def tenant_admin_count(*, tenant: Tenant) -> int:
-    return Membership.objects.for_tenant(tenant).filter(role=Role.TENANT_ADMIN).count()
 
 
 def audit_entry_list(*, tenant: Tenant, action: str = "") -> QuerySet[AuditEntry]:

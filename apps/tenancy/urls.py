@@ -40,7 +40,7 @@ urlpatterns = [
     path("members/<int:pk>/resend/", views.membership_resend, name="membership_resend"),
     path("audit/", views.audit_log, name="audit_log"),
     path("groups/", include("apps.groups.urls")),
-    path("email/", include("apps.mailsettings.urls")),
+    path("email/", include("apps.connections.urls")),
     path("delivery/", include("apps.delivery.urls")),
     path("suppressions/", include("apps.preferences.suppression_urls")),
     path("pipelines/", include("apps.pipelines.urls")),

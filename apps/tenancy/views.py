@@ -12,10 +12,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.forms import SetPasswordForm
+from apps.connections.selectors import effective_smtp_settings
 from apps.delivery.charts import daily_chart
 from apps.delivery.selectors import delivery_daily_counts
 from apps.groups.selectors import user_group_list
-from apps.mailsettings.selectors import effective_smtp_settings
 from apps.tenancy import services
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.forms import InviteForm, NameForm, RoleForm

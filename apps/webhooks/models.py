@@ -14,19 +14,10 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from apps.connections.catalog import Provider
 from apps.core.fields import EncryptedTextField
 from apps.core.models import TenantQuerySet
 from apps.tenancy.models import Tenant
-
-
-class Provider(models.TextChoices):
-    # The values are anymail's names for them, and the last part of the URL.
-    AMAZON_SES = "amazon_ses", "Amazon SES"
-    MAILGUN = "mailgun", "Mailgun"
-    SENDGRID = "sendgrid", "SendGrid"
-    POSTMARK = "postmark", "Postmark"
-    BREVO = "brevo", "Brevo"
-    MAILJET = "mailjet", "Mailjet"
 
 
 class WebhookEndpoint(models.Model):

@@ -30,7 +30,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.audit.services import audit_record
-from apps.mailsettings import netguard
+from apps.connections import netguard
 from apps.webhooks.models import Provider, WebhookEndpoint
 from apps.webhooks.selectors import webhook_endpoint_for_post
 from apps.webhooks.services import tracking_events_apply, webhook_refusal_record

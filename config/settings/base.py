@@ -36,7 +36,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.tenancy",
     "apps.groups",
-    "apps.mailsettings",
+    "apps.connections",
     "apps.mailcatcher",
     "apps.pipelines",
     "apps.delivery",
@@ -44,8 +44,6 @@ INSTALLED_APPS = [
     "apps.webhooks",
     "apps.api",
     "apps.operations",
-    "apps.oauth",
-    "apps.providers",
     # Only so the API docs page serves ninja's own copy of Swagger UI, not a CDN's.
     "ninja",
 ]
@@ -163,7 +161,7 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # Every mail Django itself sends (password reset, invitations, admins'
 # mail) goes through the host SMTP settings stored in the database.
-MAILERS = {"default": {"BACKEND": "apps.mailsettings.backends.HostSettingsBackend"}}
+MAILERS = {"default": {"BACKEND": "apps.connections.backends.HostSettingsBackend"}}
 # A placeholder the host backend replaces with the stored default From.
 DEFAULT_FROM_EMAIL = "postmaster@localhost"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -311,7 +309,7 @@ TEST_EMAIL_LIMIT_PER_TENANT_HOUR = env.int("TEST_EMAIL_LIMIT_PER_TENANT_HOUR", d
 # mails at most this many of the rule's recipients.
 RULE_TEST_MAX_RECIPIENTS = env.int("RULE_TEST_MAX_RECIPIENTS", default=50)
 
-# OAuth2 sign-in for SMTP (apps.oauth). The providers' endpoints, overridable
+# OAuth2 sign-in for SMTP (apps.connections). The providers' endpoints, overridable
 # so tests (and a sovereign cloud) can point elsewhere; {tenant} is the
 # Microsoft directory (tenant) ID.
 OAUTH_MICROSOFT_TOKEN_URL = env(

@@ -38,3 +38,6 @@ FIELD_ENCRYPTION_KEYS = fernet_keys(
 
 # The SQLite file and other local state live in var/ (git-ignored).
 (BASE_DIR / "var").mkdir(exist_ok=True)
+if DEMO_ENABLED:
+    # The demo seed and the providers' stand-in (apps/demo): development only.
+    INSTALLED_APPS = [*INSTALLED_APPS, "apps.demo"]  # noqa: F405

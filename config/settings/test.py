@@ -22,7 +22,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # No test reaches a real identity provider: nothing listens on port 9, and the
-# tests that need a token endpoint start the stand-in in tests/oauth/.
+# tests that need a token endpoint start the stand-in in tests/connections/oauth/.
 OAUTH_MICROSOFT_TOKEN_URL = "https://127.0.0.1:9/{tenant}/oauth2/v2.0/token"
 OAUTH_GOOGLE_TOKEN_URL = "https://127.0.0.1:9/token"
 OAUTH_GOOGLE_AUTHORIZE_URL = "https://127.0.0.1:9/authorize"
+if DEMO_ENABLED:
+    # The demo seed and the providers' stand-in (apps/demo): development only.
+    INSTALLED_APPS = [*INSTALLED_APPS, "apps.demo"]  # noqa: F405

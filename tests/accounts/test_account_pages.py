@@ -14,6 +14,7 @@ from django.utils.html import strip_tags
 from apps.accounts.email_change import EMAIL_CHANGE_MAX_AGE, email_change_token_make
 from apps.audit.models import AuditEntry
 from apps.tenancy.models import Role
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.factories import (
     TEST_PASSWORD,
     MembershipFactory,
@@ -21,7 +22,6 @@ from tests.factories import (
     ProjectFactory,
     UserFactory,
 )
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import smtp_server
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ from django.urls import reverse
 from django.utils.html import strip_tags
 
 from apps.audit.models import AuditEntry
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.factories import TEST_PASSWORD, UserFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import Sink, sink_server
 
 pytestmark = pytest.mark.usefixtures("host_mailer")

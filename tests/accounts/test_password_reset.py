@@ -3,8 +3,8 @@ import logging
 import pytest
 from django.urls import reverse
 
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.factories import UserFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import closed_port, smtp_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("host_mailer")]

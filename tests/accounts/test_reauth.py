@@ -8,9 +8,9 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from apps.accounts.reauth import SENSITIVE_ACTIONS, SESSION_KEY
 from apps.audit.models import AuditEntry
-from apps.mailsettings.models import SmtpSettings
+from apps.connections.models import SmtpSettings
+from tests.connections.smtp.factories import SmtpSettingsFactory, smtp_form_data
 from tests.factories import TEST_PASSWORD, UserFactory
-from tests.mailsettings.factories import SmtpSettingsFactory, smtp_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_every_named_page_exists():
 @pytest.mark.parametrize(
     "page",
     [
-        "admin:mailsettings_smtpsettings_add",
+        "admin:connections_smtpsettings_add",
         "admin:tenancy_systemadministrator_grant",
     ],
 )
@@ -78,7 +78,7 @@ def test_host_pages_send_to_confirm_first(stale_admin, page):
 
 def test_the_host_settings_change_page_too(stale_admin):
     row = SmtpSettingsFactory()
-    url = reverse("admin:mailsettings_smtpsettings_change", args=[row.pk])
+    url = reverse("admin:connections_smtpsettings_change", args=[row.pk])
     assert stale_admin.get(url)["Location"] == confirm_url(url)
 
 

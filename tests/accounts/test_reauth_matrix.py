@@ -21,8 +21,8 @@ from apps.audit.models import AuditEntry
 from apps.pipelines.models import ProjectApiToken
 from apps.tenancy.models import Membership, Role, Tenant
 from apps.webhooks.models import WebhookEndpoint
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.factories import MembershipFactory, SystemAdminFactory, UserFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -160,28 +160,28 @@ CASES: dict[str, Case] = {
     **{
         name: Case()
         for name in [
-            "admin:mailsettings_smtpsettings_add",
-            "admin:mailsettings_smtpsettings_change",
-            "admin:mailsettings_smtpsettings_delete",
-            "admin:mailsettings_smtpsettings_changelist",
+            "admin:connections_smtpsettings_add",
+            "admin:connections_smtpsettings_change",
+            "admin:connections_smtpsettings_delete",
+            "admin:connections_smtpsettings_changelist",
             "tenancy:mailsettings:edit",
             "tenancy:mailsettings:use_host",
             "mailsettings_oauth:setup",
             "mailsettings_oauth:disconnect",
-            "admin:oauth_oauthgrant_changelist",
-            "admin:oauth_oauthgrant_disconnect",
+            "admin:connections_oauthgrant_changelist",
+            "admin:connections_oauthgrant_disconnect",
             "mailsettings_providers:edit",
             "mailsettings_providers:remove",
             "mailsettings_providers:secondary",
             "mailsettings_providers:secondary_remove",
             "mailsettings_providers:secondary_smtp",
             "mailsettings_providers:secondary_smtp_remove",
-            "admin:providers_providersettings_changelist",
-            "admin:providers_providersettings_remove",
-            "admin:providers_providersettings_secondary",
-            "admin:providers_providersettings_secondary_remove",
-            "admin:providers_providersettings_secondary_smtp",
-            "admin:providers_providersettings_secondary_smtp_remove",
+            "admin:connections_providersettings_changelist",
+            "admin:connections_providersettings_remove",
+            "admin:connections_providersettings_secondary",
+            "admin:connections_providersettings_secondary_remove",
+            "admin:connections_providersettings_secondary_smtp",
+            "admin:connections_providersettings_secondary_smtp_remove",
         ]
     },
 }

@@ -5,6 +5,7 @@ from cryptography.fernet import Fernet
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.connections.models import Security, SmtpSettings
 from apps.core.checks import (
     STARTUP,
     encryption_keys_check,
@@ -12,7 +13,6 @@ from apps.core.checks import (
     stored_secrets_check,
 )
 from apps.core.fields import Secret
-from apps.mailsettings.models import Security, SmtpSettings
 
 
 def _store_a_secret() -> None:

@@ -14,7 +14,7 @@ from apps.core.mail import (
     mail_failure_in_words,
     mail_on_commit,
 )
-from tests.mailsettings.factories import SmtpSettingsFactory
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.smtp_servers import closed_port, smtp_server
 
 pytestmark = pytest.mark.django_db

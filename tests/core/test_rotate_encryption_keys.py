@@ -4,8 +4,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
 
-from apps.mailsettings.models import SmtpSettings
-from tests.mailsettings.factories import SmtpSettingsFactory
+from apps.connections.models import SmtpSettings
+from tests.connections.smtp.factories import SmtpSettingsFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """A planted SMTP password never leaves the encrypted column.
 
-The foundation's canary (tests/mailsettings/test_canary.py) covers the
+The foundation's canary (tests/connections/smtp/test_canary.py) covers the
 settings pages. This one follows the password through a whole delivery, from
 the events API to a real SMTP server that requires it, and looks for it
 everywhere that could keep or show it: the API's answers and schema, the
@@ -24,16 +24,16 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.audit.models import AuditEntry
+from apps.connections.models import Security
 from apps.delivery.models import DeliveryStatus, Event
 from apps.groups.services import user_group_create
-from apps.mailsettings.models import Security
 from apps.pipelines.services import notification_rule_create
 from config.celery import app
 from tests.api.conftest import bearer, event_body, make_token
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import make_pipeline
 from tests.delivery.workers import publishing, queue_delete
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import smtp_server, write_ca_bundle
 
 CANARY = "canary-Broker-W4-PLEASE-NEVER-SHOW"

@@ -7,11 +7,11 @@ tenant's mail goes there.
 
 import pytest
 
-from apps.mailsettings.selectors import host_smtp_settings_forget
+from apps.connections.selectors import host_smtp_settings_forget
 from config.celery import app
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import make_pipeline
 from tests.factories import ProjectFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import Sink, sink_server
 
 

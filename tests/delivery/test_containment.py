@@ -13,14 +13,14 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from apps.connections.models import SmtpSettings
 from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from apps.delivery.services import _attempt_record, _claim, deliveries_send, event_dispatch
-from apps.mailsettings.models import SmtpSettings
 from apps.operations.selectors import delivery_troubles
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import make_event
 from tests.delivery.workers import wait_until
 from tests.factories import NotificationRuleFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import ACCEPT, closed_port, message_id
 
 pytestmark = pytest.mark.django_db

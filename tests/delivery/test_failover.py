@@ -13,18 +13,18 @@ from email.policy import default
 
 import pytest
 
+from apps.connections.catalog import Provider
+from apps.connections.models import ConnectionRole
+from apps.connections.selectors import host_smtp_settings_forget
 from apps.delivery.models import DeliveryAttempt, DeliveryStatus
 from apps.delivery.services import deliveries_send, event_dispatch
-from apps.mailsettings.selectors import host_smtp_settings_forget
+from apps.demo.standin import ProviderStandin
 from apps.operations.services import failure_alerts_check
 from apps.preferences.models import Suppression
-from apps.providers.catalog import Provider
-from apps.providers.models import ConnectionRole
-from apps.providers.standin import ProviderStandin
+from tests.connections.providers.factories import ProviderSettingsFactory, standin_credentials
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import deliver, make_event
 from tests.factories import NotificationRuleFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
-from tests.providers.factories import ProviderSettingsFactory, standin_credentials
 from tests.smtp_servers import Sink, closed_port, sink_server, smtp_server
 
 pytestmark = pytest.mark.django_db

@@ -8,17 +8,17 @@ from collections import Counter
 import pytest
 from django.core.mail import send_mail
 
-from apps.delivery.models import DeliveryAttempt, DeliveryStatus
-from apps.mailsettings.selectors import (
+from apps.connections.models import ConnectionRole
+from apps.connections.selectors import (
     effective_smtp_settings,
     host_smtp_settings,
     host_smtp_settings_forget,
     smtp_settings_for,
 )
-from apps.providers.models import ConnectionRole
+from apps.delivery.models import DeliveryAttempt, DeliveryStatus
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import deliver, make_event
 from tests.factories import NotificationRuleFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import closed_port, message_id, smtp_server
 
 pytestmark = pytest.mark.django_db

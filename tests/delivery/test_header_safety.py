@@ -18,14 +18,14 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from apps.connections.smtp import send_test_email
+from apps.connections.validators import one_line
 from apps.delivery.messages import MessageBuilder
 from apps.delivery.models import Delivery, Event
 from apps.delivery.sending import Connection
-from apps.mailsettings.transport import send_test_email
-from apps.mailsettings.validators import one_line
 from apps.pipelines.models import EventType, Level, Pipeline
 from apps.tenancy.models import Organization, Project
-from tests.mailsettings.factories import SmtpSettingsFactory
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.smtp_servers import smtp_server
 
 pytestmark = pytest.mark.django_db

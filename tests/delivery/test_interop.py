@@ -9,9 +9,9 @@ import pytest
 from apps.delivery.models import DeliveryAttempt, DeliveryStatus
 from apps.delivery.services import deliveries_send, event_dispatch
 from apps.preferences.models import Suppression
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import deliver, make_event
 from tests.factories import NotificationRuleFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import smtp_server
 
 pytestmark = pytest.mark.django_db

@@ -1,9 +1,9 @@
-"""The delivery engine through the network guard (apps/mailsettings/netguard.py).
+"""The delivery engine through the network guard (apps/connections/netguard.py).
 
 What the engine records on a tenant's deliveries (the tenant's delivery log)
 is what a tenant may be told: no remote body for an API URL it chose, the
 same words for every failure to connect, and no connection at all where the
-guard refuses. Real servers on 127.0.0.1 (tests/providers/test_netguard.py).
+guard refuses. Real servers on 127.0.0.1 (tests/connections/providers/test_netguard.py).
 """
 
 import json
@@ -11,14 +11,14 @@ import socket
 
 import pytest
 
+from apps.connections.catalog import Provider
 from apps.delivery.models import DeliveryAttempt, DeliveryStatus
 from apps.delivery.services import deliveries_send, event_dispatch
-from apps.providers.catalog import Provider
+from tests.connections.providers.factories import ProviderSettingsFactory
+from tests.connections.providers.test_netguard import CANARY, banner_server, listener, web_server
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import make_event
 from tests.factories import NotificationRuleFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
-from tests.providers.factories import ProviderSettingsFactory
-from tests.providers.test_netguard import CANARY, banner_server, listener, web_server
 from tests.smtp_servers import HOST, closed_port
 
 pytestmark = pytest.mark.django_db

@@ -6,10 +6,10 @@ import email.policy
 import pytest
 
 from apps.audit.models import AuditEntry
+from apps.connections.models import SmtpSettings
+from apps.connections.services import TestEmailLimitError, smtp_test_email_limit_check
 from apps.delivery.models import Delivery, Event
 from apps.delivery.services import rule_test_send
-from apps.mailsettings.models import SmtpSettings
-from apps.mailsettings.services import TestEmailLimitError, smtp_test_email_limit_check
 from apps.pipelines.models import EventType
 from apps.preferences.models import NotificationPreference, Suppression
 from tests.delivery.engine import add_members

@@ -7,13 +7,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.audit.models import AuditEntry
+from apps.connections.models import SmtpSettings
 from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryStatus
 from apps.delivery.services import deliveries_send, delivery_resend, event_dispatch
-from apps.mailsettings.models import SmtpSettings
 from apps.tenancy.models import Tenant
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import deliver, make_event, send_all
 from tests.factories import NotificationRuleFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import ACCEPT, DROP, QUEUED_REPLY, STALL, closed_port, message_id
 
 pytestmark = pytest.mark.django_db

@@ -419,5 +419,5 @@ def test_a_send_task_reads_the_tenants_connections_once_for_all_its_batches(
         tasks.deliveries_send_task(deploy_prod.tenant_id)
 
     assert len(sink.accepted) == 2
-    reads = [q["sql"] for q in queries if "providers_providersettings" in q["sql"]]
+    reads = [q["sql"] for q in queries if "connections_providersettings" in q["sql"]]
     assert len(reads) == 1

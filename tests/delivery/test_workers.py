@@ -13,11 +13,11 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 
+from apps.connections.models import SmtpSettings
+from apps.connections.selectors import host_smtp_settings_forget
 from apps.delivery.intake import event_accept
 from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from apps.delivery.services import event_dispatch, events_sweep
-from apps.mailsettings.models import SmtpSettings
-from apps.mailsettings.selectors import host_smtp_settings_forget
 from apps.pipelines.models import EventType, Level
 from tests.delivery.workers import publishing, queue_delete, wait_until, worker
 from tests.factories import NotificationRuleFactory

@@ -52,8 +52,8 @@ PROCFILE = dict(
 # pipeline notifies someone, an events API token. Run through the services, in the new database.
 SETUP = """
 import json
-from apps.mailsettings.models import Security, SmtpSettings
-from apps.mailsettings.services import smtp_settings_update
+from apps.connections.models import Security, SmtpSettings
+from apps.connections.services import smtp_settings_update
 from apps.pipelines.services import (
     notification_rule_create, pipeline_create, project_api_token_create,
 )

@@ -53,7 +53,7 @@ def test_the_admin_works_under_the_policy(page, violations, system_admin):
         "/admin/accounts/user/",
         f"/admin/accounts/user/{system_admin.pk}/change/",
         "/admin/tenancy/tenant/add/",
-        "/admin/mailsettings/smtpsettings/add/",
+        "/admin/connections/smtpsettings/add/",
         "/admin/tenancy/systemadministrator/",
     ]:
         visit(page, url)

@@ -7,12 +7,12 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from apps.accounts.models import User
-from apps.core.management.commands.seed_demo import DEMO_PASSWORD, SYSTEM_ADMIN_EMAIL
+from apps.connections.models import SmtpSettings
+from apps.connections.presets import GMAIL_APP_PASSWORD
+from apps.demo.management.commands.seed_demo import DEMO_PASSWORD, SYSTEM_ADMIN_EMAIL
 from apps.mailcatcher.models import CaughtMessage
-from apps.mailsettings.models import SmtpSettings
-from apps.mailsettings.presets import GMAIL_APP_PASSWORD
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.e2e.browser import field, login
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import closed_port
 
 SUBJECT = "Checking the host SMTP settings"

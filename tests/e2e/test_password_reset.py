@@ -5,8 +5,8 @@ from playwright.sync_api import expect
 
 from apps.mailcatcher.models import CaughtMessage
 from apps.mailcatcher.parsing import message_parse
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.e2e.browser import login
-from tests.mailsettings.factories import SmtpSettingsFactory
 
 NEW_PASSWORD = "a brand new passphrase 9"
 

@@ -5,11 +5,11 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from apps.connections.models import SmtpSettings
 from apps.groups.models import UserGroup
-from apps.mailsettings.models import SmtpSettings
 from apps.tenancy.models import Organization, Project
+from tests.connections.smtp.factories import SmtpSettingsFactory, allow_private_network
 from tests.e2e.browser import field, login
-from tests.mailsettings.factories import SmtpSettingsFactory, allow_private_network
 from tests.smtp_servers import QUEUED_REPLY, smtp_server, write_ca_bundle
 
 # Planted in the form; it must never come back in a page.

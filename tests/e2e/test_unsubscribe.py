@@ -7,11 +7,12 @@ catcher; the next event reaches the rest of the group, not them.
 import pytest
 from playwright.sync_api import expect
 
+from apps.connections.selectors import host_smtp_settings_forget
 from apps.delivery.intake import event_accept
 from apps.mailcatcher.models import CaughtMessage
-from apps.mailsettings.selectors import host_smtp_settings_forget
 from apps.pipelines.models import EventType, Level
 from apps.preferences.models import NotificationPreference
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.conftest import eager  # noqa: F401 (a fixture)
 from tests.delivery.engine import add_members, make_pipeline
 from tests.factories import (
@@ -20,7 +21,6 @@ from tests.factories import (
     ProjectFactory,
     UserGroupFactory,
 )
-from tests.mailsettings.factories import SmtpSettingsFactory
 
 SHOTS = "/tmp"
 SUBJECT = "[Payments / deploy-prod] Pipeline failed"

@@ -1,15 +1,13 @@
 import pytest
 from django.http import Http404
 
-from apps.groups.models import UserGroupMember
 from apps.groups.selectors import (
     user_group_get,
     user_group_list,
-    user_group_recipients,
     user_groups_usable_at,
 )
 from apps.tenancy.models import Scope
-from tests.factories import OrganizationFactory, ProjectFactory, UserFactory, UserGroupFactory
+from tests.factories import OrganizationFactory, ProjectFactory, UserGroupFactory
 
 
 @pytest.fixture
@@ -61,20 +59,6 @@ def test_group_list_and_get_are_per_tenant(tenant, other_tenant):
     assert user_group_get(tenant=tenant, pk=ours.pk) == ours
     with pytest.raises(Http404):
         user_group_get(tenant=tenant, pk=theirs.pk)
-
-
-def test_recipients_are_the_aliases_then_active_members_when_asked(tenant):
-    group = UserGroupFactory(
-        tenant=tenant, alias_addresses=["ops@example.com"], notify_all_members=False
-    )
-    active = UserFactory(email="ann@example.com")
-    gone = UserFactory(email="bob@example.com", is_active=False)
-    also_alias = UserFactory(email="OPS@example.com")
-    for user in (active, gone, also_alias):
-        UserGroupMember.objects.create(tenant=tenant, group=group, user=user)
-    assert user_group_recipients(group=group) == ["ops@example.com"]
-    group.notify_all_members = True
-    assert user_group_recipients(group=group) == ["ops@example.com", "ann@example.com"]
 
 
 def test_the_warning_says_why_nobody_would_be_reached(tenant):

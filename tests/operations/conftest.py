@@ -2,11 +2,11 @@
 
 import pytest
 
-from apps.mailsettings.selectors import host_smtp_settings_forget
+from apps.connections.selectors import host_smtp_settings_forget
+from tests.connections.smtp.factories import SmtpSettingsFactory
 
 # The delivery engine's test settings (autouse) and inline tasks, as in its own tests.
 from tests.delivery.conftest import _engine_settings, eager  # noqa: F401
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import Sink, sink_server
 
 

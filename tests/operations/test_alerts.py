@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.models import AuditEntry
+from apps.connections.selectors import host_smtp_settings_forget
 from apps.delivery.models import DeliveryAttempt, DeliveryStatus
 from apps.delivery.services import deliveries_send, event_dispatch
-from apps.mailsettings.selectors import host_smtp_settings_forget
 from apps.operations import tasks
 from apps.operations.models import AlertCause, DeliveryAlert
 from apps.operations.selectors import WATERMARKS_KEY
@@ -24,9 +24,9 @@ from apps.operations.services import failure_alerts_check
 from apps.pipelines.models import Pipeline
 from apps.tenancy.models import Role
 from config.celery import app
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import make_event
 from tests.factories import MembershipFactory, NotificationRuleFactory, ProjectFactory, UserFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import ACCEPT, Sink, sink_server, smtp_server
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.utils import timezone
 
-from apps.core.management.commands.seed_demo import DEMO_API_TOKEN, SYSTEM_ADMIN_EMAIL
+from apps.core.demo_markers import DEMO_API_TOKEN, SYSTEM_ADMIN_EMAIL
 from apps.operations.checks import demo_data_check
 from tests.factories import ProjectApiTokenFactory, SystemAdminFactory, UserFactory
 

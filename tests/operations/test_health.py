@@ -7,11 +7,11 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from apps.mailsettings.models import SmtpSettings
-from apps.mailsettings.selectors import host_smtp_settings_forget
+from apps.connections.models import SmtpSettings
+from apps.connections.selectors import host_smtp_settings_forget
 from apps.operations.services import maintenance_update
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.workers import publishing, queue_delete, wait_until, worker
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import (
     UNTRUSTED_CA,
     closed_port,

@@ -10,13 +10,13 @@ from apps.pipelines.models import (
     Pipeline,
     ProjectApiToken,
 )
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.factories import (
     NotificationRuleFactory,
     OrganizationFactory,
     ProjectApiTokenFactory,
     UserGroupFactory,
 )
-from tests.mailsettings.factories import SmtpSettingsFactory
 from tests.smtp_servers import smtp_server
 
 

@@ -12,9 +12,9 @@ from django.urls import resolve, reverse
 from apps.delivery.messages import MessageBuilder
 from apps.delivery.models import Delivery
 from apps.preferences.unsubscribe import UnsubscribeScope, unsubscribe_link_read
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import add_members, deliver, make_event
 from tests.factories import NotificationRuleFactory, UserGroupFactory
-from tests.mailsettings.factories import SmtpSettingsFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.db import connections
 from django.urls import reverse
 
 from apps.tenancy.models import Membership, Role
-from tests.mailsettings.factories import SmtpSettingsFactory
+from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.smtp_servers import ACCEPT, Sink, sink_server
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "host_mailer")

@@ -15,11 +15,10 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEntry
+from apps.connections.models import OAuthGrant, ProviderSettings, SmtpSettings
 from apps.core.fields import Secret
 from apps.delivery.models import Delivery, DeliveryStatus, Event
 from apps.groups.models import UserGroup, UserGroupMember
-from apps.mailsettings.models import SmtpSettings
-from apps.oauth.models import OAuthGrant
 from apps.pipelines.models import (
     NotificationDefaults,
     NotificationRule,
@@ -28,10 +27,11 @@ from apps.pipelines.models import (
     ProjectApiToken,
 )
 from apps.preferences.models import NotificationPreference, Suppression, SuppressionReason
-from apps.providers.models import ProviderSettings
 from apps.tenancy.models import Membership, Organization, Project, Role, Tenant
 from apps.webhooks.models import WebhookEndpoint
 from apps.webhooks.services import webhook_endpoint_create
+from tests.connections.providers.factories import ProviderSettingsFactory
+from tests.connections.smtp.factories import SmtpSettingsFactory, smtp_form_data
 from tests.delivery.log_records import make_deliveries, make_event
 from tests.factories import (
     MembershipFactory,
@@ -43,8 +43,6 @@ from tests.factories import (
     UserFactory,
     UserGroupFactory,
 )
-from tests.mailsettings.factories import SmtpSettingsFactory, smtp_form_data
-from tests.providers.factories import ProviderSettingsFactory
 
 ADMIN, MEMBER = Role.TENANT_ADMIN, Role.MEMBER
 
@@ -186,7 +184,7 @@ _OAUTH = {
     "client_secret": "",
 }
 
-# Blank key: keep the stored one (apps.providers).
+# Blank key: keep the stored one (apps/connections).
 _PROVIDER = {"provider": "postmark", "postmark_secret": "", "from_email": "n@example.com"}
 _SECONDARY = {"provider": "brevo", "brevo_secret": "", "from_email": "n@example.com"}
 
@@ -224,7 +222,7 @@ RECIPES: dict[str, Recipe] = {
         ADMIN, data=lambda w: smtp_form_data(host=w.smtp_settings.host, from_name="Renamed")
     ),
     "tenancy:mailsettings:use_host": Recipe(ADMIN),
-    # OAuth2 sign-in for the tenant's own SMTP server (apps.oauth).
+    # OAuth2 sign-in for the tenant's own SMTP server (apps/connections).
     "mailsettings_oauth:setup": Recipe(ADMIN, data=lambda w: _OAUTH),
     "mailsettings_oauth:test": Recipe(ADMIN, post_only=True, allowed_post=200),
     "mailsettings_oauth:disconnect": Recipe(ADMIN),
@@ -261,7 +259,7 @@ RECIPES: dict[str, Recipe] = {
     "tenancy:pipelines:rule_delete": Recipe(ADMIN, _rule),
     "tenancy:pipelines:rule_set_enabled": Recipe(ADMIN, _rule, post_only=True),
     "tenancy:pipelines:rule_test": Recipe(ADMIN, _rule, post_only=True, allowed_post=200),
-    # Email-service providers, primary and failover (apps.providers).
+    # Email-service providers, primary and failover (apps/connections).
     "mailsettings_providers:edit": Recipe(ADMIN, data=lambda w: _PROVIDER),
     "mailsettings_providers:remove": Recipe(ADMIN),
     "mailsettings_providers:secondary": Recipe(ADMIN, data=lambda w: _SECONDARY),

@@ -17,7 +17,7 @@ from apps.preferences.models import Suppression, SuppressionReason
 from apps.webhooks import receivers
 from apps.webhooks.models import Provider
 from apps.webhooks.services import webhook_endpoint_revoke
-from tests.mailsettings.factories import allow_private_network
+from tests.connections.smtp.factories import allow_private_network
 from tests.webhooks import payloads as p
 from tests.webhooks.conftest import MAILGUN_SIGNING_KEY, SAMPLES, make_hook, sent_delivery
 

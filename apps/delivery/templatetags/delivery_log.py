@@ -2,8 +2,8 @@
 
 from django import template
 
+from apps.connections.smtp import Outcome
 from apps.delivery.models import DeliveryStatus
-from apps.mailsettings.transport import Outcome
 from apps.pipelines.models import Level
 
 register = template.Library()

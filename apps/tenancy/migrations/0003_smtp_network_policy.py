@@ -1,4 +1,4 @@
-import apps.mailsettings.netguard
+import apps.connections.netguard
 from django.db import migrations, models
 
 
@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
                 blank=True,
                 help_text="Ports besides 25, 465, 587 and 2525 that this tenant's SMTP settings may use on public addresses, separated by commas, e.g. 2526, 8025.",
                 max_length=200,
-                validators=[apps.mailsettings.netguard.validate_ports],
+                validators=[apps.connections.netguard.validate_ports],
                 verbose_name="Extra allowed SMTP ports",
             ),
         ),

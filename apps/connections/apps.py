@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ConnectionsConfig(AppConfig):
+    """How mail leaves: SMTP settings, email-service providers, OAuth2 sign-in for SMTP,
+    primary and failover, the network guard, the transports and the test email."""
+
+    name = "apps.connections"
+    label = "connections"
+    # The admin index heads it as before the three apps were one.
+    verbose_name = "Email settings"

@@ -1,7 +1,0 @@
-from django.apps import AppConfig
-
-
-class ProvidersConfig(AppConfig):
-    name = "apps.providers"
-    label = "providers"
-    verbose_name = "Email-service providers"
