@@ -160,14 +160,14 @@ UNSUBSCRIBED = f"Not sent: the address is on the suppression list ({REASONS['uns
 def _suppressed(event: Event, expansion: Expansion) -> dict[str, str]:
     """{address: why not} for the addresses on the tenant's suppression list."""
     member_addresses = expansion.members.annotate(address=Lower("user__email")).values("address")
-    rows = (
-        Suppression.objects.for_tenant(event.tenant_id)
-        .annotate(lower=Lower("address"))
-        .filter(Q(lower__in=expansion.typed) | Q(lower__in=member_addresses))
+    # Stored lower case (every write lowers it), so the comparison is on the column
+    # itself and the (tenant, address) unique index serves it; Lower() would not.
+    rows = Suppression.objects.for_tenant(event.tenant_id).filter(
+        Q(address__in=expansion.typed) | Q(address__in=member_addresses)
     )
     return {
         address: f"Not sent: the address is on the suppression list ({REASONS[reason]})."
-        for address, reason in rows.values_list("lower", "reason")
+        for address, reason in rows.values_list("address", "reason")
     }
 
 
