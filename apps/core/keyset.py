@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.utils.functional import cached_property
 
 PAGE_SIZE = 50
 # A capped count reads at most this many rows (+1) and says "more than" beyond.
@@ -198,3 +200,31 @@ def keyset_page(
         per_page=per_page,
         count_cap=count_cap,
     )
+
+
+class MoreThan(int):
+    """A capped count: compares and pages as `cap + 1`, reads "more than <cap>"."""
+
+    def __new__(cls, cap: int):
+        instance = super().__new__(cls, cap + 1)
+        instance.cap = cap
+        return instance
+
+    def __str__(self):
+        return f"more than {self.cap}"
+
+
+class CappedCountPaginator(Paginator):
+    """For the host admin's big changelists: never counts a big table exactly.
+
+    The count reads at most `cap + 1` rows (`COUNT(*)` over a `LIMIT`
+    subquery) and says "more than <cap>" beyond; pages past it are not
+    linked. Use with `show_full_result_count = False`.
+    """
+
+    cap = COUNT_CAP
+
+    @cached_property
+    def count(self) -> int:
+        n = capped_count(self.object_list, self.cap)
+        return MoreThan(self.cap) if n > self.cap else n

@@ -50,6 +50,8 @@ class Event(models.Model):
         ]
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="delivery_event_recent"),
+            # The host admin's search by a whole run identifier.
+            models.Index(fields=["run_id"], name="delivery_event_run"),
             models.Index(
                 fields=["created_at"],
                 condition=Q(dispatched_at__isnull=True),

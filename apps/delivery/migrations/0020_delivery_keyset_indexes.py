@@ -39,6 +39,10 @@ class Migration(migrations.Migration):
             ),
             postgres_only=True,
         ),
+        AddIndexConcurrently(
+            model_name="event",
+            index=models.Index(fields=["run_id"], name="delivery_event_run"),
+        ),
         # Replaced by delivery_status_recent (the same columns, and the id last).
         RemoveIndexConcurrently(model_name="delivery", name="delivery_log"),
     ]
