@@ -526,3 +526,18 @@ def test_the_dashboard_without_deliveries_says_so(portal, tenant):
     assert "Nothing was sent or failed in the last 14 days" in page
     assert "<svg viewBox" not in page
     assert reverse("tenancy:delivery:log", args=[tenant.slug]) in page
+
+
+@pytest.mark.parametrize("rows", [10, 200])
+def test_each_event_page_costs_the_same_queries_whatever_the_recipients(
+    portal, tenant, event, rows, django_assert_max_num_queries
+):
+    deliveries = make_deliveries(event, FAILED, rows, prefix="p")
+    make_attempts(deliveries, ("recipient_rejected", 550, "No"))
+    path = url("event_detail", tenant, event.pk)
+    # The log's reads, the event, its progress, its recipients and their attempts.
+    with django_assert_max_num_queries(MAX_QUERIES + 2):
+        first = portal.get(path)
+    if rows > 50:
+        with django_assert_max_num_queries(MAX_QUERIES + 2):
+            follow(portal, path, first, "next")
