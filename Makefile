@@ -10,6 +10,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	@# Migrations first: one that would lock a busy table fails here (django-migration-linter).
+	$(PY) -m pytest -q -p no:cacheprovider tests/core/test_migration_linter.py
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -33,7 +33,13 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "audit entries"
-        indexes = [models.Index(fields=["tenant", "-created_at"])]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"]),
+            # The tenant's audit log of one action, by cursor (apps.core.keyset).
+            models.Index(
+                fields=["tenant", "action", "-created_at", "-id"], name="audit_tenant_action_recent"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email or 'system'} {self.action}"

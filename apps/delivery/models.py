@@ -8,8 +8,10 @@ be explained.
 """
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from apps.core.models import TenantQuerySet
@@ -48,6 +50,8 @@ class Event(models.Model):
         ]
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="delivery_event_recent"),
+            # The host admin's search by a whole run identifier.
+            models.Index(fields=["run_id"], name="delivery_event_run"),
             models.Index(
                 fields=["created_at"],
                 condition=Q(dispatched_at__isnull=True),
@@ -144,7 +148,14 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["message_id"], name="delivery_unique_message_id"),
         ]
         indexes = [
-            models.Index(fields=["tenant", "status", "-created_at"], name="delivery_log"),
+            # The log's pages (apps.core.keyset): newest first, all or of one status.
+            models.Index(fields=["tenant", "-created_at", "-id"], name="delivery_recent"),
+            models.Index(
+                fields=["tenant", "status", "-created_at", "-id"], name="delivery_status_recent"
+            ),
+            # The log's recipient search, any part of the address in any case (icontains is
+            # UPPER(address) LIKE UPPER('%…%')): a trigram index, PostgreSQL only.
+            GinIndex(OpClass(Upper("address"), name="gin_trgm_ops"), name="delivery_address_trgm"),
             models.Index(
                 fields=["tenant", "next_attempt_at"],
                 condition=Q(status__in=["queued", "sending"]),

@@ -5,7 +5,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.csp import CSP
@@ -13,11 +12,13 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.core.keyset import keyset_page
 from apps.mailcatcher.parsing import message_parse
 from apps.mailcatcher.selectors import caught_message_get, caught_message_list
 from apps.mailcatcher.services import caught_messages_delete_all
 
 PAGE_SIZE = 50
+COUNT_CAP = 1000
 
 
 def catcher_admin_required(view):
@@ -38,7 +39,14 @@ def catcher_admin_required(view):
 
 @catcher_admin_required
 def message_list(request):
-    page = Paginator(caught_message_list(), PAGE_SIZE).get_page(request.GET.get("page"))
+    # By cursor, newest first; the count stops at COUNT_CAP ("more than …").
+    page = keyset_page(
+        request,
+        caught_message_list(),
+        ordering=("-received_at", "-id"),
+        per_page=PAGE_SIZE,
+        count_cap=COUNT_CAP,
+    )
     return render(
         request,
         "mailcatcher/message_list.html",

@@ -102,6 +102,8 @@ class Suppression(models.Model):
                 fields=["tenant", "address"], name="preferences_suppression_unique"
             )
         ]
+        # The list's pages, by cursor (apps.core.keyset).
+        indexes = [models.Index(fields=["tenant", "-created_at", "-id"], name="suppression_recent")]
 
     def __str__(self):
         return self.address

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from apps.core.keyset import keyset_page
 from apps.preferences.suppression import (
     suppression_add,
     suppression_get,
@@ -18,7 +19,7 @@ from apps.preferences.suppression import (
 from apps.preferences.suppression_forms import SuppressionAddForm
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.models import Role
-from apps.tenancy.portal import actor, form_page, paginate
+from apps.tenancy.portal import actor, form_page
 
 
 def _list_url(request) -> str:
@@ -29,7 +30,9 @@ def _list_url(request) -> str:
 @require_GET
 def suppression_list_view(request):
     search = request.GET.get("q", "").strip()[:254]
-    page = paginate(request, suppression_list(tenant=request.tenant, search=search))
+    page = keyset_page(
+        request, suppression_list(tenant=request.tenant, search=search), count_cap=1000
+    )
     return render(request, "preferences/suppression_list.html", {"page": page, "search": search})
 
 

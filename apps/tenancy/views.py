@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.forms import SetPasswordForm
 from apps.connections.selectors import effective_smtp_settings
+from apps.core.keyset import keyset_page
 from apps.delivery.charts import daily_chart
 from apps.delivery.selectors import delivery_daily_counts
 from apps.groups.selectors import user_group_list
@@ -298,7 +299,8 @@ def membership_resend(request, pk: int):
 @require_GET
 def audit_log(request):
     action = request.GET.get("action", "")
-    page = paginate(request, audit_entry_list(tenant=request.tenant, action=action))
+    # By cursor, newest first: an audit log only grows.
+    page = keyset_page(request, audit_entry_list(tenant=request.tenant, action=action))
     context = {"page": page, "action": action, "actions": audit_action_list(tenant=request.tenant)}
     return render(request, "tenancy/audit_log.html", context)
 

@@ -28,6 +28,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Its index types (the delivery log's trigram search); harmless on SQLite.
+    "django.contrib.postgres",
     "crispy_forms",
     "crispy_bootstrap5",
     "axes",

@@ -3,8 +3,11 @@
 import pytest
 from django.urls import reverse
 
+from apps.audit.models import AuditEntry
+from apps.core.keyset import CappedCountPaginator
 from apps.delivery.models import Delivery, DeliveryStatus, Event
 from tests.delivery.log_records import make_attempts, make_deliveries, make_event, make_pipeline
+from tests.keyset import capture, unbounded_counts
 
 
 @pytest.fixture
@@ -141,3 +144,62 @@ def test_the_lists_run_a_bounded_number_of_queries(
     assert len(response.context["cl"].result_list) == min(
         rows if model == "delivery" else rows // 5, 100
     )
+
+
+# Big lists: no exact count, no date hierarchy, searches an index answers ------------------
+
+BIG_LISTS = [
+    "admin:delivery_delivery_changelist",
+    "admin:delivery_event_changelist",
+    "admin:audit_auditentry_changelist",
+]
+
+
+@pytest.mark.parametrize("changelist", BIG_LISTS)
+def test_the_big_host_lists_never_count_a_table_exactly(
+    admin_client, deliveries, changelist, monkeypatch
+):
+    monkeypatch.setattr(CappedCountPaginator, "cap", 2)
+    AuditEntry.objects.bulk_create(AuditEntry(action="tenant.poked") for _ in range(3))
+    make_event(deliveries.event.pipeline, run_id="third")
+
+    response, queries = capture(admin_client, reverse(changelist))
+
+    assert response.status_code == 200
+    assert "more than 2" in response.content.decode()
+    assert unbounded_counts(queries) == []
+    # No date hierarchy: it reads the distinct days of the whole table.
+    assert not any("DISTINCT" in q["sql"] and "created_at" in q["sql"] for q in queries)
+
+
+def test_a_short_host_list_says_how_many(admin_client, deliveries):
+    response = admin_client.get(reverse("admin:delivery_delivery_changelist"))
+    assert "4 deliveries" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"q": "ACME"}, ["acme1@example.com", "acme0@example.com"]),
+        ({"q": "example.com"}, []),  # the start of an address, not any part
+        ({"q": "ours-4711"}, ["acme1@example.com", "acme0@example.com", "refused0@example.com"]),
+    ],
+)
+def test_deliveries_search_by_the_start_of_an_address_or_a_whole_run(
+    admin_client, deliveries, query, expected
+):
+    response = admin_client.get(reverse("admin:delivery_delivery_changelist"), query)
+    assert _rows(response) == expected
+
+
+def test_deliveries_search_by_a_whole_message_id(admin_client, deliveries):
+    response = admin_client.get(
+        reverse("admin:delivery_delivery_changelist"), {"q": deliveries.message_id}
+    )
+    assert _rows(response) == ["refused0@example.com"]
+
+
+def test_events_search_by_a_pipelines_name(admin_client, deliveries, tenant):
+    changelist = reverse("admin:delivery_event_changelist")
+    found = admin_client.get(changelist, {"q": "deploy prod"}).context["cl"].result_list
+    assert sorted(e.run_id for e in found) == ["ours-4711", "theirs-99"]

@@ -16,6 +16,7 @@ from apps.audit.models import AuditEntry
 from apps.delivery.models import Delivery, DeliveryStatus
 from apps.pipelines.models import EventType
 from tests.delivery.log_records import make_attempts, make_deliveries, make_event, make_pipeline
+from tests.keyset import capture, follow, link, unbounded_counts
 
 SENT, FAILED, QUEUED = DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.QUEUED
 # Session, user, membership and tenant, then the page's own reads.
@@ -148,16 +149,118 @@ def test_another_tenants_pipeline_is_not_a_choice(portal, tenant, other_tenant, 
 
 
 def test_pages_keep_the_filters(portal, tenant, event):
+    # Adapted: the log pages by cursor ("Older" / "Newer"), no longer by page number.
     make_deliveries(event, FAILED, 60, prefix="f")
     make_deliveries(event, SENT, 5, prefix="s")
+    path = url("log", tenant)
 
     first = portal.get(url("log", tenant, status="failed"))
-    second = portal.get(url("log", tenant, status="failed", page=2))
+    second = follow(portal, path, first, "next")
 
     assert len(shown(first)) == 50
-    assert "?status=failed&amp;page=2" in first.content.decode()
+    assert link(first, "next").startswith("?status=failed&cursor=")
+    assert link(first, "prev") is None
     assert len(shown(second)) == 10
+    assert link(second, "next") is None
     assert set(shown(first)) | set(shown(second)) == {f"f{n}@example.com" for n in range(60)}
+    assert shown(follow(portal, path, second, "prev")) == shown(first)
+
+
+def _spread(event, count, *, prefix, status=SENT, start=None):
+    """`count` deliveries one second apart, the newest first by number: d0 newest."""
+    start = start or timezone.now()
+    rows = make_deliveries(event, status, count, prefix=prefix)
+    for n, delivery in enumerate(rows):
+        Delivery.objects.filter(pk=delivery.pk).update(created_at=start - timedelta(seconds=n))
+    return rows
+
+
+def test_the_log_pages_by_cursor_newest_first_and_back(portal, tenant, event):
+    _spread(event, 120, prefix="d")
+    path = url("log", tenant)
+
+    first = portal.get(path)
+    second = follow(portal, path, first, "next")
+    third = follow(portal, path, second, "next")
+
+    assert shown(first) == [f"d{n}@example.com" for n in range(50)]
+    assert shown(second) == [f"d{n}@example.com" for n in range(50, 100)]
+    assert shown(third) == [f"d{n}@example.com" for n in range(100, 120)]
+    assert link(third, "next") is None
+    assert shown(follow(portal, path, third, "prev")) == shown(second)
+    assert "Newer" in first.content.decode()
+    assert "Older" in first.content.decode()
+
+
+def test_the_log_pages_stay_stable_while_deliveries_arrive(portal, tenant, event):
+    _spread(event, 100, prefix="d", start=timezone.now() - timedelta(hours=1))
+    path = url("log", tenant)
+    first = portal.get(path)
+
+    # New mail goes out between two clicks: the next page neither repeats nor skips a row.
+    _spread(event, 30, prefix="new")
+    second = follow(portal, path, first, "next")
+    assert shown(second) == [f"d{n}@example.com" for n in range(50, 100)]
+
+    # Back: the 50 just before, then the newest ones on a first page.
+    back = follow(portal, path, second, "prev")
+    assert shown(back) == shown(first)
+    newest = follow(portal, path, back, "prev")
+    assert shown(newest)[:30] == [f"new{n}@example.com" for n in range(30)]
+    assert len(shown(newest)) == 50
+    assert link(newest, "prev") is None
+
+
+def test_a_cursor_that_is_not_ours_gives_the_first_page(portal, tenant, event):
+    _spread(event, 3, prefix="d")
+    for cursor in ["nonsense", "e30", "WyJmIixbIngiLCJ5Il1d", "%00"]:
+        response = portal.get(url("log", tenant, cursor=cursor))
+        assert response.status_code == 200
+        assert shown(response) == ["d0@example.com", "d1@example.com", "d2@example.com"]
+
+
+def test_the_log_says_more_than_a_thousand_instead_of_counting_them_all(portal, tenant, event):
+    make_deliveries(event, SENT, 1001, prefix="d")
+
+    response, queries = capture(portal, url("log", tenant))
+
+    assert "More than 1000 deliveries" in response.content.decode()
+    assert unbounded_counts(queries) == []
+    make_deliveries(make_event(event.pipeline, run_id="other"), FAILED, 3, prefix="f")
+    assert "3 deliveries" in portal.get(url("log", tenant, status="failed")).content.decode()
+
+
+@pytest.mark.parametrize("rows", [10, 200])
+def test_each_log_page_costs_the_same_queries_whatever_the_rows(
+    portal, tenant, event, rows, django_assert_max_num_queries
+):
+    _spread(event, rows, prefix="d")
+    path = url("log", tenant)
+    with django_assert_max_num_queries(MAX_QUERIES):
+        first = portal.get(path)
+    with django_assert_max_num_queries(MAX_QUERIES):
+        filtered = portal.get(url("log", tenant, status="sent", recipient="d1"))
+    if rows > 50:
+        with django_assert_max_num_queries(MAX_QUERIES):
+            follow(portal, path, first, "next")
+    assert shown(filtered)
+
+
+def test_the_event_page_pages_its_recipients_by_address(portal, tenant, event):
+    # Adapted with the log: "Previous" / "Next" by cursor, in address order.
+    rows = make_deliveries(event, SENT, 70, prefix="p")
+    path = url("event_detail", tenant, event.pk)
+    expected = sorted(d.address for d in rows)
+
+    first, queries = capture(portal, path)
+    second = follow(portal, path, first, "next")
+
+    assert shown(first) == expected[:50]
+    assert shown(second) == expected[50:]
+    assert shown(follow(portal, path, second, "prev")) == expected[:50]
+    assert unbounded_counts(queries) == [] or all(
+        "event_id" in sql for sql in unbounded_counts(queries)
+    )
 
 
 def test_an_empty_log_says_where_deliveries_come_from(portal, tenant):
@@ -423,3 +526,18 @@ def test_the_dashboard_without_deliveries_says_so(portal, tenant):
     assert "Nothing was sent or failed in the last 14 days" in page
     assert "<svg viewBox" not in page
     assert reverse("tenancy:delivery:log", args=[tenant.slug]) in page
+
+
+@pytest.mark.parametrize("rows", [10, 200])
+def test_each_event_page_costs_the_same_queries_whatever_the_recipients(
+    portal, tenant, event, rows, django_assert_max_num_queries
+):
+    deliveries = make_deliveries(event, FAILED, rows, prefix="p")
+    make_attempts(deliveries, ("recipient_rejected", 550, "No"))
+    path = url("event_detail", tenant, event.pk)
+    # The log's reads, the event, its progress, its recipients and their attempts.
+    with django_assert_max_num_queries(MAX_QUERIES + 2):
+        first = portal.get(path)
+    if rows > 50:
+        with django_assert_max_num_queries(MAX_QUERIES + 2):
+            follow(portal, path, first, "next")

@@ -5,6 +5,7 @@ from django.urls import reverse
 from apps.audit.models import AuditEntry
 from apps.mailcatcher.models import CaughtMessage
 from apps.mailcatcher.services import caught_message_create
+from tests.keyset import capture, follow, link, unbounded_counts
 from tests.mailcatcher.fixtures import multipart_message
 
 LIST = reverse("mailcatcher:list")
@@ -87,14 +88,29 @@ def test_empty_list_says_how_to_start_the_catcher(admin_client):
 
 
 def test_list_is_paginated(admin_client):
+    # Adapted: by cursor ("Older" / "Newer"); the count is capped, never exact past 1,000.
     catch_many(60)
 
-    first = admin_client.get(LIST)
-    second = admin_client.get(LIST, {"page": 2})
+    first, queries = capture(admin_client, LIST)
+    second = follow(admin_client, LIST, first, "next")
 
     assert len(first.context["page"].object_list) == 50
     assert len(second.context["page"].object_list) == 10
-    assert "51\u201360 of 60 messages" in second.content.decode()
+    assert "60 messages, newest first" in second.content.decode()
+    assert link(second, "next") is None
+    assert follow(admin_client, LIST, second, "prev").context["page"].object_list == list(
+        first.context["page"].object_list
+    )
+    assert unbounded_counts(queries) == []
+
+
+def test_list_says_more_than_a_thousand_instead_of_counting_them_all(admin_client):
+    catch_many(1001)
+
+    response, queries = capture(admin_client, LIST)
+
+    assert "More than 1000 messages, newest first" in response.content.decode()
+    assert unbounded_counts(queries) == []
 
 
 @pytest.mark.parametrize("count", [5, 500])
