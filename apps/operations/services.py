@@ -336,7 +336,13 @@ def _retention(*, now: datetime, batch_size: int, budget: Budget) -> RetentionRe
         purge("sessions", Session.objects.filter(expire_date__lt=now))
     else:  # sessions kept elsewhere: what `manage.py clearsessions` does
         import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
-    for table, model in SIGNIN_RECORDS.items():
+    # Failed sign-ins per account: a row's time moves with each new failure, so it is
+    # read by its time (a small table: one row per account that failed lately).
+    purge(
+        "sign-in failures",
+        AccessAttempt.objects.filter(attempt_time__lt=days_ago(settings.SIGNIN_LOG_RETENTION_DAYS)),
+    )
+    for table, model in SIGNIN_LOGS.items():
         done = oldest_rows_purge(
             model=model,
             time_field="attempt_time",
@@ -354,8 +360,5 @@ DATABASE_SESSION_ENGINES = (
     "django.contrib.sessions.backends.db",
     "django.contrib.sessions.backends.cached_db",
 )
-SIGNIN_RECORDS = {
-    "sign-in logs": AccessLog,
-    "sign-in failures": AccessAttempt,
-    "sign-in failure logs": AccessFailureLog,
-}
+# Written once each, so their oldest rows come first by primary key.
+SIGNIN_LOGS = {"sign-in logs": AccessLog, "sign-in failure logs": AccessFailureLog}

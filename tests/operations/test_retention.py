@@ -41,9 +41,11 @@ def caught(days: float) -> CaughtMessage:
     )
 
 
-def signin(model, days: float):
+def signin(model, days: float, username: str = "ann"):
     fields = {"failures_since_start": 1} if model is AccessAttempt else {}
-    row = model.objects.create(user_agent="test", ip_address="127.0.0.1", username="ann", **fields)
+    row = model.objects.create(
+        user_agent="test", ip_address="127.0.0.1", username=username, **fields
+    )
     model.objects.filter(pk=row.pk).update(attempt_time=ago(days))
     return row
 
@@ -93,6 +95,17 @@ def test_each_table_is_kept_for_its_own_period(settings):
         "sign-in failure logs": 0,
     }
     assert report.finished
+
+
+def test_a_failed_sign_in_renewed_lately_does_not_keep_older_ones(settings):
+    settings.SIGNIN_LOG_RETENTION_DAYS = 30
+    # Axes moves a row's time with each new failure: the first row is the youngest.
+    renewed = signin(AccessAttempt, 1)
+    old = signin(AccessAttempt, 31, username="bob")
+
+    data_retention_run()
+
+    assert kept(renewed, old) == [True, False]
 
 
 def test_a_small_batch_and_budget_resume_in_the_next_run(settings):
