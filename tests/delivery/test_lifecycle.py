@@ -4,13 +4,15 @@ The whole run is apps.operations.services.data_retention_run (roll-ups first, th
 deletion); these tests look at what it does to the delivery tables.
 """
 
+import threading
 from datetime import timedelta
 from importlib import import_module
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -237,6 +239,15 @@ def test_on_postgresql_indexes_built_concurrently_serve_the_chart_retention_and_
     assert "delivery_log" in _plan(old)
     window = DeliveryAttempt.objects.filter(attempted_at__gte=now)
     assert "delivery_attempt_time" in _plan(window)
+    # The chart reads the deliveries only from where the roll-up ends, through the index.
+    with CaptureQueriesContext(connection) as chart:
+        delivery_daily_counts(tenant=tenant)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {chart.captured_queries[-1]['sql']}")
+        plan = [row[0] for row in cursor.fetchall()]
+    index_scan = next(n for n, line in enumerate(plan) if "using delivery_finished" in line)
+    assert "COALESCE" in plan[index_scan + 1]  # its Index Cond: after the rolled-up days
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid::regclass::text "
@@ -252,3 +263,36 @@ def _plan(rows) -> str:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {sql}", params)
         return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_retention_never_waits_for_a_delivery_the_engine_holds(tenant, deploy_prod):
+    event = old_event(deploy_prod, 100)
+    held, *free = old_deliveries(event, SENT, 3, 100, "held")
+    DeliveryRollup.objects.create(rolled_through=timezone.localdate(), rolled_before=timezone.now())
+    locked, release = threading.Event(), threading.Event()
+
+    def engine():
+        try:
+            with transaction.atomic():
+                Delivery.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=engine)
+    worker.start()
+    try:
+        assert locked.wait(timeout=10)
+        purged = deliveries_purge(now=timezone.now(), batch_size=10, budget=Budget(60))
+    finally:
+        release.set()
+        worker.join(timeout=10)
+
+    assert purged.deliveries == 2
+    assert exists([held, *free]) == [True, False, False]
+    # The next run takes it, and then its event.
+    purged = deliveries_purge(now=timezone.now(), batch_size=10, budget=Budget(60))
+    assert (purged.deliveries, purged.events) == (1, 1)
