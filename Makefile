@@ -27,7 +27,7 @@ bench: $(STAMP)
 worker: $(STAMP)
 	$(VENV)/bin/celery -A config worker --loglevel=INFO
 
-# The periodic sweep (missed events, retries); run exactly one.
+# The periodic sweep (missed events, retries) and data retention; run exactly one.
 beat: $(STAMP)
 	$(VENV)/bin/celery -A config beat --loglevel=INFO
 

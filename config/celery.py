@@ -10,6 +10,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 # while the broker was down and re-queues deliveries that are due or whose
 # worker died.
 SWEEP_SECONDS = 30
+# How often data retention runs (roll-ups, then deleting what is past its period);
+# each run stops after RETENTION_TIME_BUDGET and the next goes on.
+RETENTION_SECONDS = 600
 
 
 class Scheduler(PersistentScheduler):
@@ -36,6 +39,11 @@ app.conf.beat_schedule = {
         "task": "apps.operations.tasks.failure_alerts_check_task",
         "schedule": SWEEP_SECONDS * 2,
         "options": {"expires": SWEEP_SECONDS * 2},
+    },
+    "data-retention": {
+        "task": "apps.operations.tasks.data_retention_run_task",
+        "schedule": RETENTION_SECONDS,
+        "options": {"expires": RETENTION_SECONDS},
     },
 }
 # Publishing retries once, at once (on a fresh connection: enough when the

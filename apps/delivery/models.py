@@ -168,6 +168,13 @@ class Delivery(models.Model):
                 condition=~Q(provider_message_id=""),
                 name="delivery_provider_message",
             ),
+            # What finished when: today's live counts on the dashboard, and the daily
+            # roll-up (DeliveryDay) of each day that is over.
+            models.Index(
+                fields=["tenant", "finished_at"],
+                condition=Q(finished_at__isnull=False),
+                name="delivery_finished",
+            ),
         ]
 
     def __str__(self):
@@ -190,7 +197,62 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["attempted_at", "id"]
-        indexes = [models.Index(fields=["tenant", "delivery"], name="delivery_attempt_delivery")]
+        indexes = [
+            models.Index(fields=["tenant", "delivery"], name="delivery_attempt_delivery"),
+            # The failure-alert check reads the last minutes' attempts of every tenant.
+            models.Index(fields=["attempted_at"], name="delivery_attempt_time"),
+        ]
 
     def __str__(self):
         return f"{self.outcome} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DeliveryDay(models.Model):
+    """One tenant's deliveries that finished on one day: the dashboard's chart.
+
+    Written once the day is over (apps.delivery.lifecycle.delivery_days_roll_up)
+    and kept after the deliveries themselves are deleted (retention). Only days
+    with some mail have a row. A provider's later report (a bounce) does not
+    move a day already rolled up.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # In the portal's time zone (settings.TIME_ZONE), like the chart's days.
+    day = models.DateField()
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "day"], name="delivery_day_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.day}: {self.sent} sent, {self.failed} failed"
+
+
+ROLLUP_ID = 1
+
+
+class DeliveryRollup(models.Model):
+    """How far the daily roll-up has come: one row (id 1).
+
+    Every day up to `rolled_through` is in DeliveryDay (for every tenant);
+    later days are counted from the deliveries.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ROLLUP_ID, editable=False)
+    rolled_through = models.DateField(null=True, blank=True)
+    # Midnight after it (in the portal's time zone): the dashboard counts live from here.
+    rolled_before = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=ROLLUP_ID), name="delivery_rollup_one_row"),
+        ]
+
+    def __str__(self):
+        return f"Deliveries rolled up through {self.rolled_through}"

@@ -78,7 +78,8 @@ CONNECTION_OUTCOMES = [
 ]
 
 # (time, highest attempt id then), oldest first: lets the check read only the window's
-# attempts through the primary key (attempts have no index on their time).
+# attempts through the primary key; without one (a cache flush) the window is read
+# through the attempts' time index (`delivery_attempt_time`), never the whole table.
 WATERMARKS_KEY = "operations:attempt-watermarks"
 
 

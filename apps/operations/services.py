@@ -5,11 +5,15 @@
 tenant's mail (failover) may call it too.
 """
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib import import_module
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.core.mail import EmailMessage, mailers
 from django.db import transaction
@@ -18,7 +22,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.audit.models import AuditEntry
 from apps.audit.services import audit_record, field_changes
+from apps.core.retention import Budget, oldest_rows_purge, rows_purge
+from apps.delivery.lifecycle import deliveries_purge, delivery_days_roll_up
+from apps.mailcatcher.models import CaughtMessage
 from apps.operations.models import (
     MAINTENANCE_ID,
     AlertCause,
@@ -33,6 +41,7 @@ from apps.operations.selectors import (
     maintenance_forget,
 )
 from apps.tenancy.models import Role, Tenant
+from apps.webhooks.services import REFUSED_ACTION
 
 logger = logging.getLogger(__name__)
 
@@ -226,3 +235,130 @@ def alert_summary(trouble: Trouble, *, tenant: Tenant) -> str:
 def _hours(seconds: int) -> str:
     hours = round(seconds / 3600)
     return f"{hours} hour{'s' if hours != 1 else ''}" if hours else f"{seconds} seconds"
+
+
+# Data retention ---------------------------------------------------------------------------
+
+RETENTION_LOCK_KEY = "operations:retention-lock"
+
+
+@dataclass
+class RetentionReport:
+    """What one `data_retention_run` did: rows deleted per table, days rolled up."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    days_rolled_up: int = 0
+    # False when the budget ran out first: the next run goes on.
+    finished: bool = True
+    # Another run held the lock: this one did nothing.
+    skipped: bool = False
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return "Retention: another run is under way; nothing done."
+        deleted = ", ".join(f"{n:,} {table}" for table, n in self.deleted.items() if n)
+        return (
+            f"Retention: deleted {deleted or 'nothing'}; {self.days_rolled_up} days rolled up"
+            + ("." if self.finished else "; the rest goes in the next run.")
+        )
+
+
+def data_retention_run(
+    *,
+    now: datetime | None = None,
+    batch_size: int | None = None,
+    budget_seconds: float | None = None,
+) -> RetentionReport:
+    """Roll up the days that are over, then delete what is past its retention period.
+
+    Deliveries, attempts and events (apps.delivery.lifecycle); audit entries
+    (AUDIT_RETENTION_DAYS; refused webhook posts WEBHOOK_REFUSAL_RETENTION_DAYS);
+    caught mail; expired sessions; django-axes' sign-in records. Each table is
+    deleted `batch_size` rows at a time (RETENTION_BATCH_SIZE), each batch its
+    own transaction; the run stops after `budget_seconds` (RETENTION_TIME_BUDGET),
+    having done at least one batch of each table, and the next run resumes.
+    One run at a time (a cache lock). Logs what it deleted, and returns it.
+    """
+    now = now or timezone.now()
+    batch_size = batch_size or settings.RETENTION_BATCH_SIZE
+    seconds = settings.RETENTION_TIME_BUDGET if budget_seconds is None else budget_seconds
+    try:
+        locked = cache.add(RETENTION_LOCK_KEY, 1, timeout=int(seconds) + 600)
+    except Exception:
+        logger.warning("Cache unreachable; data retention runs without its lock.")
+        locked = None
+    if locked is False:
+        logger.info(str(report := RetentionReport(skipped=True)))
+        return report
+    try:
+        report = _retention(now=now, batch_size=batch_size, budget=Budget(seconds))
+    finally:
+        if locked:
+            with contextlib.suppress(Exception):
+                cache.delete(RETENTION_LOCK_KEY)
+    logger.info(str(report))
+    return report
+
+
+def _retention(*, now: datetime, batch_size: int, budget: Budget) -> RetentionReport:
+    report = RetentionReport()
+    rolled = delivery_days_roll_up(now=now, budget=budget)
+    report.days_rolled_up = rolled.days
+    purged = deliveries_purge(now=now, batch_size=batch_size, budget=budget)
+    report.deleted.update(
+        deliveries=purged.deliveries, attempts=purged.attempts, events=purged.events
+    )
+    finished = rolled.done and purged.done
+
+    def days_ago(days: int) -> datetime:
+        return now - timedelta(days=days)
+
+    def purge(table: str, rows) -> None:
+        nonlocal finished
+        done = rows_purge(rows=rows, batch_size=batch_size, budget=budget)
+        report.deleted[table] = report.deleted.get(table, 0) + done.deleted
+        finished = finished and done.done
+
+    refusals = AuditEntry.objects.filter(action=REFUSED_ACTION)
+    purge(
+        "webhook refusals",
+        refusals.filter(created_at__lt=days_ago(settings.WEBHOOK_REFUSAL_RETENTION_DAYS)),
+    )
+    purge(
+        "audit entries",
+        AuditEntry.objects.filter(created_at__lt=days_ago(settings.AUDIT_RETENTION_DAYS)),
+    )
+    purge(
+        "caught mail",
+        CaughtMessage.objects.filter(received_at__lt=days_ago(settings.CAUGHT_MAIL_RETENTION_DAYS)),
+    )
+    if settings.SESSION_ENGINE in DATABASE_SESSION_ENGINES:
+        purge("sessions", Session.objects.filter(expire_date__lt=now))
+    else:  # sessions kept elsewhere: what `manage.py clearsessions` does
+        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    # Failed sign-ins per account: a row's time moves with each new failure, so it is
+    # read by its time (a small table: one row per account that failed lately).
+    purge(
+        "sign-in failures",
+        AccessAttempt.objects.filter(attempt_time__lt=days_ago(settings.SIGNIN_LOG_RETENTION_DAYS)),
+    )
+    for table, model in SIGNIN_LOGS.items():
+        done = oldest_rows_purge(
+            model=model,
+            time_field="attempt_time",
+            before=days_ago(settings.SIGNIN_LOG_RETENTION_DAYS),
+            batch_size=batch_size,
+            budget=budget,
+        )
+        report.deleted[table] = done.deleted
+        finished = finished and done.done
+    report.finished = finished
+    return report
+
+
+DATABASE_SESSION_ENGINES = (
+    "django.contrib.sessions.backends.db",
+    "django.contrib.sessions.backends.cached_db",
+)
+# Written once each, so their oldest rows come first by primary key.
+SIGNIN_LOGS = {"sign-in logs": AccessLog, "sign-in failure logs": AccessFailureLog}

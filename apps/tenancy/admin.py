@@ -5,6 +5,7 @@ any other; the admin only parses and shows.
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
@@ -72,6 +73,14 @@ class TenantAdmin(admin.ModelAdmin):
                     "fields": list(NETWORK_FIELDS),
                 },
             ),
+            (
+                "Data retention",
+                {
+                    "description": "How long this tenant's delivery records are kept. "
+                    f"The host's default is {settings.DELIVERY_RETENTION_DAYS} days.",
+                    "fields": ["delivery_retention_days"],
+                },
+            ),
         ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -100,6 +109,9 @@ class TenantAdmin(admin.ModelAdmin):
                 extra_ports=obj.smtp_extra_ports,
                 **by,
             )
+
+        if "delivery_retention_days" in form.changed_data:
+            services.tenant_retention_update(tenant=stored, days=obj.delivery_retention_days, **by)
 
     def delete_model(self, request, obj):
         services.tenant_delete(tenant=obj, actor=request.user, request=request)

@@ -14,6 +14,7 @@ a tenant's portal they need a membership like anyone else.
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -47,6 +48,20 @@ class Tenant(TimeStampedModel):
         help_text=(
             "Ports besides 25, 465, 587 and 2525 that this tenant's SMTP settings may use "
             "on public addresses, separated by commas, e.g. 2526, 8025."
+        ),
+    )
+
+    # Null: the host's default (settings.DELIVERY_RETENTION_DAYS); only system
+    # administrators set it (apps.tenancy.services.tenant_retention_update).
+    delivery_retention_days = models.PositiveIntegerField(
+        "Keep deliveries for (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=(
+            "Deliveries, their attempts and events older than this are deleted (never one "
+            "still being sent); the dashboard's daily counts are kept. Blank: the host's "
+            "default."
         ),
     )
 

@@ -142,6 +142,10 @@ def webhook_endpoint_revoke(*, endpoint: WebhookEndpoint, actor, request=None) -
     )
 
 
+# The audit entries of refused posts; kept WEBHOOK_REFUSAL_RETENTION_DAYS (data retention).
+REFUSED_ACTION = "webhook.refused"
+
+
 def webhook_refusal_record(*, endpoint: WebhookEndpoint, reason: str, request=None) -> bool:
     """Audit a refused post (bad credentials or signature); True if this one was written.
 
@@ -162,7 +166,7 @@ def webhook_refusal_record(*, endpoint: WebhookEndpoint, reason: str, request=No
     cache.delete(count_key)
     audit_record(
         actor=None,
-        action="webhook.refused",
+        action=REFUSED_ACTION,
         target=endpoint,
         changes={
             "provider": endpoint.get_provider_display(),

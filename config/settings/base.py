@@ -242,6 +242,23 @@ DELIVERY_MAX_CLAIMS = env.int("DELIVERY_MAX_CLAIMS", default=5)
 # gets nothing more over that connection for this long: the rest of the batch,
 # and whatever else is due for it, waits.
 DELIVERY_THROTTLE_SECONDS = env.int("DELIVERY_THROTTLE_SECONDS", default=60)
+# Data retention (apps.operations.services.data_retention_run, every RETENTION_SECONDS
+# from Celery beat or `delivery_sweep`), in days. Deliveries, their attempts and their
+# events: a tenant's own period (set by system administrators on the tenant) or
+# DELIVERY_RETENTION_DAYS; a delivery still queued or sending is never deleted. The
+# dashboard's chart reads daily roll-ups (DeliveryDay), which are kept.
+DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=90)
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+# Refused delivery-webhook posts (audit entries "webhook.refused").
+WEBHOOK_REFUSAL_RETENTION_DAYS = env.int("WEBHOOK_REFUSAL_RETENTION_DAYS", default=30)
+CAUGHT_MAIL_RETENTION_DAYS = env.int("CAUGHT_MAIL_RETENTION_DAYS", default=7)
+# django-axes' sign-in records (access logs, failed attempts); keep it longer than
+# SIGNIN_LOCKOUT_MINUTES.
+SIGNIN_LOG_RETENTION_DAYS = env.int("SIGNIN_LOG_RETENTION_DAYS", default=30)
+# Rows deleted per statement (each its own short transaction), and the seconds one run
+# may take: what is left is deleted by the next run.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
+RETENTION_TIME_BUDGET = env.float("RETENTION_TIME_BUDGET", default=60)
 # Failover: a temporary failure of the primary connection on a message's Nth attempt
 # sends it (and the rest of its batch) through the secondary connection, when there
 # is one; connection and sign-in failures fail over at once. After a failover the

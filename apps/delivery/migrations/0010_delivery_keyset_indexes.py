@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("delivery", "0007_delivery_claim_count"),
+        ("delivery", "0009_delivery_lifecycle_indexes"),
     ]
 
     operations = [
