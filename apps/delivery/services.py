@@ -419,6 +419,11 @@ def _first_carrier(tenant_id: int, carriers: list[Carrier]) -> Carrier:
     return carriers[-1] if failed_over else carriers[0]
 
 
+def _ids(delivery: Delivery) -> dict:
+    """A delivery's ids for its log line (fields of the line with LOG_FORMAT=json)."""
+    return {"delivery_id": delivery.pk, "event_id": delivery.event_id}
+
+
 def _unexpected_words(error: BaseException) -> str:
     """What an unexpected error while building or sending a message says in the log."""
     return (
@@ -607,6 +612,7 @@ class _Batch:
             delivery.pk,
             doing,
             exc_info=error,
+            extra=_ids(delivery),
         )
         self._record(delivery, DeliveryStatus.FAILED, Outcome.OTHER, None, _unexpected_words(error))
         self.report.failed += 1
@@ -627,6 +633,7 @@ class _Batch:
             self.carrier.via,
             found.reply,
             seconds,
+            extra=_ids(delivery),
         )
         words = (
             f"{self._words(found)} (the server asked to slow down: this message and the rest "

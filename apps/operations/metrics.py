@@ -8,6 +8,11 @@
   host-failover) and kind (smtp or the provider).
 - `postmaster_deliveries_queued{tenant}` and `postmaster_oldest_queued_delivery_age_seconds`:
   the queue, read from the database at each scrape (through the index of due deliveries).
+- Retention's progress: `postmaster_retention_last_run_timestamp_seconds`,
+  `postmaster_retention_deleted_rows{table}` (by the last run),
+  `postmaster_retention_caught_up` (1: the last run finished within its budget) and
+  `postmaster_oldest_delivery_age_seconds` (the oldest delivery kept, by primary key: it
+  stays near DELIVERY_RETENTION_DAYS while retention keeps up).
 
 Only for Prometheus: a request with `Authorization: Bearer <METRICS_TOKEN>`, or from an
 address in METRICS_ALLOWED_IPS, gets them; anyone else a 404. Request metrics are per
@@ -20,6 +25,7 @@ import os
 import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Min
 from django.http import Http404, HttpResponse
 from django.utils import timezone
@@ -31,6 +37,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from apps.delivery.metrics import messages_totals
 from apps.delivery.models import Delivery, DeliveryStatus
+from apps.operations.services import RETENTION_LAST_RUN_KEY
 from apps.tenancy.models import Tenant
 
 REQUESTS = Counter(
@@ -65,6 +72,7 @@ class EngineCollector:
         yield CounterMetricFamily("postmaster_messages", "", labels=[])
         yield GaugeMetricFamily("postmaster_deliveries_queued", "", labels=[])
         yield GaugeMetricFamily("postmaster_oldest_queued_delivery_age_seconds", "")
+        yield GaugeMetricFamily("postmaster_retention_deleted_rows", "", labels=[])
 
     def collect(self):
         slugs = dict(Tenant.objects.values_list("id", "slug"))
@@ -92,6 +100,35 @@ class EngineCollector:
             "postmaster_oldest_queued_delivery_age_seconds",
             "How long the oldest queued delivery has waited (0: none waits).",
             value=age,
+        )
+        yield from self._retention()
+
+    def _retention(self):
+        last_run = cache.get(RETENTION_LAST_RUN_KEY)
+        if last_run is not None:
+            yield GaugeMetricFamily(
+                "postmaster_retention_last_run_timestamp_seconds",
+                "When data retention last ran (Unix time).",
+                value=last_run["at"],
+            )
+            deleted = GaugeMetricFamily(
+                "postmaster_retention_deleted_rows",
+                "Rows the last retention run deleted, by table.",
+                labels=["table"],
+            )
+            for table, count in sorted(last_run["deleted"].items()):
+                deleted.add_metric([table], count)
+            yield deleted
+            yield GaugeMetricFamily(
+                "postmaster_retention_caught_up",
+                "1 when the last retention run finished within its time budget.",
+                value=1 if last_run["finished"] else 0,
+            )
+        oldest = Delivery.objects.order_by("pk").values_list("created_at", flat=True).first()
+        yield GaugeMetricFamily(
+            "postmaster_oldest_delivery_age_seconds",
+            "Age of the oldest delivery kept (retention keeps it near its period).",
+            value=(timezone.now() - oldest).total_seconds() if oldest else 0.0,
         )
 
 

@@ -240,6 +240,8 @@ def _hours(seconds: int) -> str:
 # Data retention ---------------------------------------------------------------------------
 
 RETENTION_LOCK_KEY = "operations:retention-lock"
+# The last run's figures, for /metrics/ (apps/operations/metrics.py).
+RETENTION_LAST_RUN_KEY = "operations:retention-last-run"
 
 
 @dataclass
@@ -297,6 +299,9 @@ def data_retention_run(
             with contextlib.suppress(Exception):
                 cache.delete(RETENTION_LOCK_KEY)
     logger.info(str(report))
+    last_run = {"at": now.timestamp(), "deleted": report.deleted, "finished": report.finished}
+    with contextlib.suppress(Exception):  # a figure for the metrics, never a reason to fail
+        cache.set(RETENTION_LAST_RUN_KEY, last_run, timeout=None)
     return report
 
 

@@ -261,3 +261,28 @@ def test_a_delivery_another_worker_took_meanwhile_is_not_sent(
     assert {(d.status, d.lease_token) for d in stolen} == {(SENDING, "another-worker")}
     assert not DeliveryAttempt.objects.filter(delivery__in=stolen).exists()
     assert set(sink.accepted_ids.values()) == {1}
+
+
+def test_the_log_line_of_a_message_that_cannot_be_built_names_its_delivery_and_event(
+    deploy_prod, mail_server, sink, caplog
+):
+    import json
+    import logging.config
+
+    from django.conf import settings as django_settings
+
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=["p0@x.example"])
+    broken = make_event(deploy_prod, run_id="newer")
+    event_dispatch(event_id=broken.pk)
+    Event.objects.filter(pk=broken.pk).update(event_type="release_published")
+
+    with caplog.at_level("ERROR", logger="apps.delivery.services"):
+        deliveries_send(tenant_id=deploy_prod.tenant_id)
+
+    (record,) = [r for r in caplog.records if "unexpected error" in r.getMessage()]
+    delivery = broken.deliveries.get()
+    formatter = logging.config.dictConfigClass(django_settings.LOGGING).configure_formatter(
+        django_settings.LOGGING["formatters"]["json"]
+    )
+    line = json.loads(formatter.format(record))  # as LOG_FORMAT=json writes it
+    assert (line["delivery_id"], line["event_id"]) == (delivery.pk, broken.pk)

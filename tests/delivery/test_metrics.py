@@ -96,3 +96,29 @@ def test_metrics_are_hidden_from_everyone_else(client, settings):
     assert (
         client.get(url, REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="10.1.2.3").status_code == 404
     )
+
+
+def test_retention_progress(deploy_prod, scrape):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.delivery.models import Delivery
+    from apps.operations.services import data_retention_run
+
+    assert "postmaster_retention_last_run_timestamp_seconds" not in scrape()  # never ran yet
+    NotificationRuleFactory(pipeline=deploy_prod, addresses=["a@x.example"])
+    event_dispatch(event_id=make_event(deploy_prod).pk)
+    Delivery.objects.update(created_at=timezone.now() - timedelta(days=3))
+
+    report = data_retention_run()
+
+    text = scrape()
+    assert "postmaster_retention_last_run_timestamp_seconds " in text
+    assert "postmaster_retention_caught_up 1.0" in text
+    for table, count in report.deleted.items():
+        assert f'postmaster_retention_deleted_rows{{table="{table}"}} {float(count)}' in text
+    age = next(
+        line for line in text.splitlines() if line.startswith("postmaster_oldest_delivery_age")
+    )
+    assert float(age.split()[1]) >= timedelta(days=3).total_seconds()
