@@ -57,12 +57,12 @@ def test_a_lower_app_importing_a_higher_one_breaks_the_contract(tmp_path):
     layers = contract()
     ignored = layers["ignore_imports"]
     assert ignored, "no listed debt left: use the reversed-layers test alone"
-    dropped = next(i for i in ignored if i.startswith("apps.delivery.tasks "))
+    dropped = next(i for i in ignored if i.startswith("apps.pipelines.views "))
     layers["ignore_imports"] = [i for i in ignored if i != dropped]
     result = lint(tmp_path, layers)
     assert result.returncode != 0
-    assert "apps.delivery is not allowed to import apps.operations" in result.stdout
-    assert "apps.delivery.tasks -> apps.operations.selectors" in result.stdout
+    assert "apps.pipelines is not allowed to import apps.delivery" in result.stdout
+    assert "apps.pipelines.views -> apps.delivery.services" in result.stdout
 
 
 def test_reversed_layers_break_the_contract(tmp_path):
@@ -72,3 +72,13 @@ def test_reversed_layers_break_the_contract(tmp_path):
     result = lint(tmp_path, layers)
     assert result.returncode != 0
     assert "is not allowed to import" in result.stdout
+
+
+def test_delivery_learns_of_operations_through_its_hooks_not_an_import():
+    """Maintenance mode and the failure alerts reach the engine as registry entries."""
+    from apps.delivery import hooks
+    from apps.operations.selectors import maintenance_is_on
+    from apps.operations.services import failure_alerts_sweep
+
+    assert maintenance_is_on in hooks._pause_checks
+    assert failure_alerts_sweep in hooks._sweep_checks

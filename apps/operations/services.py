@@ -118,6 +118,14 @@ def failure_alerts_check(*, now: datetime | None = None) -> AlertsReport:
     return report
 
 
+def failure_alerts_sweep() -> str:
+    """`failure_alerts_check()` after a `manage.py delivery_sweep` (apps/delivery/hooks.py)."""
+    alerts = failure_alerts_check()
+    if alerts.emailed:
+        return f"Failure alerts emailed for {len(alerts.emailed)} tenants."
+    return ""
+
+
 def delivery_alert_raise(*, tenant: Tenant, trouble: Trouble, now: datetime) -> bool:
     """Record the tenant's trouble; email its admins unless they were told within the hour.
 

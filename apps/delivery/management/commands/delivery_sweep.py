@@ -4,9 +4,9 @@ import threading
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from apps.delivery.hooks import sweep_checks_run
 from apps.delivery.queue import deliveries_next_due_anywhere
 from apps.delivery.services import events_sweep
-from apps.operations.services import failure_alerts_check
 from config.celery import SWEEP_SECONDS
 
 
@@ -36,9 +36,9 @@ class Command(BaseCommand):
                     f"Swept: {len(report.events)} events to dispatch, "
                     f"{len(report.tenants)} tenants with mail to send."
                 )
-            alerts = failure_alerts_check()
-            if alerts.emailed:
-                self.stdout.write(f"Failure alerts emailed for {len(alerts.emailed)} tenants.")
+            # The checks the apps above registered (operations: failure alerts).
+            for line in sweep_checks_run():
+                self.stdout.write(line)
             if every is None or stopping.wait(sweep_wait(every)):
                 return
 
