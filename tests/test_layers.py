@@ -57,12 +57,12 @@ def test_a_lower_app_importing_a_higher_one_breaks_the_contract(tmp_path):
     layers = contract()
     ignored = layers["ignore_imports"]
     assert ignored, "no listed debt left: use the reversed-layers test alone"
-    dropped = next(i for i in ignored if i.startswith("apps.pipelines.views "))
+    dropped = next(i for i in ignored if i.startswith("apps.pipelines.selectors "))
     layers["ignore_imports"] = [i for i in ignored if i != dropped]
     result = lint(tmp_path, layers)
     assert result.returncode != 0
     assert "apps.pipelines is not allowed to import apps.delivery" in result.stdout
-    assert "apps.pipelines.views -> apps.delivery.services" in result.stdout
+    assert "apps.pipelines.selectors -> apps.delivery.models" in result.stdout
 
 
 def test_reversed_layers_break_the_contract(tmp_path):
@@ -82,3 +82,21 @@ def test_delivery_learns_of_operations_through_its_hooks_not_an_import():
 
     assert maintenance_is_on in hooks._pause_checks
     assert failure_alerts_sweep in hooks._sweep_checks
+
+
+def test_a_rules_test_reaches_delivery_through_a_registered_function():
+    from apps.delivery.services import rule_test_send
+    from apps.pipelines import hooks
+
+    assert hooks._rule_testers == [rule_test_send]
+
+
+def test_the_dashboard_gets_the_higher_apps_parts_through_registered_functions():
+    """groups, connections and delivery add to the tenant's dashboard; tenancy imports none."""
+    from apps.tenancy import dashboard
+
+    assert {c.__module__ for c in dashboard._contexts} == {
+        "apps.groups.apps",
+        "apps.connections.apps",
+        "apps.delivery.apps",
+    }
