@@ -57,12 +57,12 @@ def test_a_lower_app_importing_a_higher_one_breaks_the_contract(tmp_path):
     layers = contract()
     ignored = layers["ignore_imports"]
     assert ignored, "no listed debt left: use the reversed-layers test alone"
-    dropped = next(i for i in ignored if i.startswith("apps.pipelines.selectors "))
+    dropped = next(i for i in ignored if i.startswith("apps.accounts.views "))
     layers["ignore_imports"] = [i for i in ignored if i != dropped]
     result = lint(tmp_path, layers)
     assert result.returncode != 0
-    assert "apps.pipelines is not allowed to import apps.delivery" in result.stdout
-    assert "apps.pipelines.selectors -> apps.delivery.models" in result.stdout
+    assert "apps.accounts is not allowed to import apps.tenancy" in result.stdout
+    assert "apps.accounts.views -> apps.tenancy.portal" in result.stdout
 
 
 def test_reversed_layers_break_the_contract(tmp_path):
@@ -89,6 +89,13 @@ def test_a_rules_test_reaches_delivery_through_a_registered_function():
     from apps.pipelines import hooks
 
     assert hooks._rule_testers == [rule_test_send]
+
+
+def test_groups_learn_that_someone_left_a_tenant_through_a_registered_function():
+    from apps.groups.services import user_groups_leave
+    from apps.tenancy import hooks
+
+    assert hooks._tenant_left == [user_groups_leave]
 
 
 def test_the_dashboard_gets_the_higher_apps_parts_through_registered_functions():
