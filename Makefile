@@ -10,6 +10,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	@# Migrations first: one that would lock a busy table fails here (django-migration-linter).
 	$(PY) -m pytest -q -p no:cacheprovider tests/core/test_migration_linter.py
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -3,6 +3,10 @@ from django.db import models
 
 from apps.core.models import TenantQuerySet
 
+# A refused delivery-webhook post (apps.webhooks): kept for its own, shorter period
+# (WEBHOOK_REFUSAL_RETENTION_DAYS), so retention (apps.operations) names it too.
+WEBHOOK_REFUSED_ACTION = "webhook.refused"
+
 
 class AuditEntry(models.Model):
     """One change: who, when, from where, what changed.

@@ -9,3 +9,11 @@ class ConnectionsConfig(AppConfig):
     label = "connections"
     # The admin index heads it as before the three apps were one.
     verbose_name = "Email settings"
+
+    def ready(self):
+        from apps.connections.selectors import effective_smtp_settings
+        from apps.tenancy.dashboard import register_dashboard_context
+
+        register_dashboard_context(
+            lambda tenant: {"email_settings_source": effective_smtp_settings(tenant)[1]}
+        )

@@ -11,6 +11,7 @@ import time
 from celery import shared_task
 from django.core.cache import cache
 
+from apps.delivery.hooks import sending_paused
 from apps.delivery.queue import deliveries_next_due_at
 from apps.delivery.services import (
     deliveries_send,
@@ -18,7 +19,6 @@ from apps.delivery.services import (
     events_dispatch,
     events_sweep,
 )
-from apps.operations.selectors import maintenance_is_on
 from config.celery import SWEEP_SECONDS
 
 # A send task yields its worker after this long (queueing itself again), so
@@ -35,7 +35,8 @@ def events_dispatch_task(tenant_id: int) -> None:
 def deliveries_send_task(tenant_id: int) -> None:
     """Send the tenant's due deliveries, batch after batch, until none is due.
 
-    Nothing is claimed in maintenance mode: the mail waits, queued, until
+    Nothing is claimed in maintenance mode (a pause check operations registers in
+    apps/delivery/hooks.py): the mail waits, queued, until
     switching it off (or the sweep after) queues this task again.
     """
     _planned_run_started(tenant_id)
@@ -44,8 +45,7 @@ def deliveries_send_task(tenant_id: int) -> None:
     stop_at = time.monotonic() + SEND_TASK_SECONDS
     memo: dict = {}  # the tenant's connections, read once for every batch
     while (
-        not (paused := maintenance_is_on())
-        and deliveries_send(tenant_id=tenant_id, memo=memo).claimed
+        not (paused := sending_paused()) and deliveries_send(tenant_id=tenant_id, memo=memo).claimed
     ):
         if not eager and time.monotonic() > stop_at:
             deliveries_send_task.delay(tenant_id)

@@ -225,3 +225,9 @@ def user_group_member_remove(*, group: UserGroup, user: User, actor: User, reque
             tenant=group.tenant,
             request=request,
         )
+
+
+def user_groups_leave(*, tenant: Tenant, user: User) -> dict:
+    """Someone with no role left in the tenant leaves its groups (apps/tenancy/hooks.py)."""
+    removed, _ = UserGroupMember.objects.for_tenant(tenant).filter(user=user).delete()
+    return {"removed_from_groups": removed}

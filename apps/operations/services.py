@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.audit.models import AuditEntry
+from apps.audit.models import WEBHOOK_REFUSED_ACTION, AuditEntry
 from apps.audit.services import audit_record, field_changes
 from apps.core.retention import Budget, oldest_rows_purge, rows_purge
 from apps.delivery.lifecycle import deliveries_purge, delivery_days_roll_up
@@ -41,7 +41,6 @@ from apps.operations.selectors import (
     maintenance_forget,
 )
 from apps.tenancy.models import Role, Tenant
-from apps.webhooks.services import REFUSED_ACTION
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +124,14 @@ def failure_alerts_check(*, now: datetime | None = None) -> AlertsReport:
     over.update(failing_since=None, checked_at=now)
     delivery_alerts_publish()
     return report
+
+
+def failure_alerts_sweep() -> str:
+    """`failure_alerts_check()` after a `manage.py delivery_sweep` (apps/delivery/hooks.py)."""
+    alerts = failure_alerts_check()
+    if alerts.emailed:
+        return f"Failure alerts emailed for {len(alerts.emailed)} tenants."
+    return ""
 
 
 def delivery_alert_raise(*, tenant: Tenant, trouble: Trouble, now: datetime) -> bool:
@@ -265,6 +272,25 @@ class RetentionReport:
         )
 
 
+# `manage.py delivery_sweep` (no Celery beat) runs retention at most every RETENTION_SECONDS,
+# for at most this long: the same loop sends the retries, so it never waits long for it.
+RETENTION_SWEPT_KEY = "operations:retention-swept"
+RETENTION_BUDGET_IN_SWEEP = 5
+
+
+def data_retention_sweep() -> str:
+    """`data_retention_run()` after a `manage.py delivery_sweep` (apps/delivery/hooks.py), when
+    the last one there is RETENTION_SECONDS old; a line for its output, or ""."""
+    from config.celery import RETENTION_SECONDS
+
+    if not cache.add(RETENTION_SWEPT_KEY, 1, timeout=RETENTION_SECONDS):
+        return ""
+    report = data_retention_run(
+        budget_seconds=min(settings.RETENTION_TIME_BUDGET, RETENTION_BUDGET_IN_SWEEP)
+    )
+    return str(report) if any(report.deleted.values()) else ""
+
+
 def data_retention_run(
     *,
     now: datetime | None = None,
@@ -324,7 +350,7 @@ def _retention(*, now: datetime, batch_size: int, budget: Budget) -> RetentionRe
         report.deleted[table] = report.deleted.get(table, 0) + done.deleted
         finished = finished and done.done
 
-    refusals = AuditEntry.objects.filter(action=REFUSED_ACTION)
+    refusals = AuditEntry.objects.filter(action=WEBHOOK_REFUSED_ACTION)
     purge(
         "webhook refusals",
         refusals.filter(created_at__lt=days_ago(settings.WEBHOOK_REFUSAL_RETENTION_DAYS)),

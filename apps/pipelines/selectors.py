@@ -14,7 +14,6 @@ from django.db.models import Count, F, Prefetch, Q, QuerySet, prefetch_related_o
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from apps.delivery.models import Event
 from apps.pipelines.models import (
     ALL_LEVELS,
     Level,
@@ -155,8 +154,9 @@ def pipeline_delete_summary(*, pipeline: Pipeline) -> dict[str, int]:
     return {"notification rules": pipeline.rules.count(), "events": pipeline.events.count()}
 
 
-def pipeline_recent_events(*, tenant: Tenant, pipeline: Pipeline) -> list[Event]:
-    return list(Event.objects.for_tenant(tenant).filter(pipeline=pipeline)[:RECENT_EVENTS])
+def pipeline_recent_events(*, tenant: Tenant, pipeline: Pipeline) -> list:
+    """The pipeline's latest events (delivery's `Event`, read through the relation it adds)."""
+    return list(pipeline.events.for_tenant(tenant)[:RECENT_EVENTS])
 
 
 def _rules(tenant: Tenant) -> QuerySet[NotificationRule]:

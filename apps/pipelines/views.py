@@ -7,7 +7,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.delivery.services import rule_test_send
 from apps.pipelines import services
 from apps.pipelines.forms import (
     ApiTokenForm,
@@ -16,6 +15,7 @@ from apps.pipelines.forms import (
     PipelineForm,
     PipelineNotificationsForm,
 )
+from apps.pipelines.hooks import rule_test_run
 from apps.pipelines.models import Pipeline
 from apps.pipelines.selectors import (
     notification_defaults_effective,
@@ -299,7 +299,7 @@ def rule_test(request, pk: int):
     rule = notification_rule_get(tenant=request.tenant, pk=pk)
     context = {
         "rule": rule,
-        "result": rule_test_send(rule=rule, **actor(request)),
+        "result": rule_test_run(rule=rule, **actor(request)),
         "back": _rule_back(request, rule),
     }
     return render(request, "pipelines/rule_test.html", context)

@@ -21,7 +21,7 @@ from apps.accounts.services import user_save
 from apps.audit.services import audit_record, field_changes
 from apps.core.links import absolute_url
 from apps.core.mail import MailOutcome, mail_on_commit
-from apps.groups.models import UserGroupMember
+from apps.tenancy.hooks import tenant_left
 from apps.tenancy.invitations import INVITATION_MAX_AGE, invitation_token_make
 from apps.tenancy.models import (
     ROLE_SCOPE,
@@ -501,8 +501,7 @@ def membership_remove(*, membership: Membership, actor: User, request=None) -> N
     }
     membership.delete()
     if not Membership.objects.for_tenant(tenant).filter(user=user).exists():
-        removed, _ = UserGroupMember.objects.for_tenant(tenant).filter(user=user).delete()
-        changes["removed_from_groups"] = removed
+        changes.update(tenant_left(tenant=tenant, user=user))  # groups: leaves them
     audit_record(
         actor=actor,
         action="membership.removed",

@@ -12,12 +12,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.forms import SetPasswordForm
-from apps.connections.selectors import effective_smtp_settings
 from apps.core.keyset import keyset_page
-from apps.delivery.charts import daily_chart
-from apps.delivery.selectors import delivery_daily_counts
-from apps.groups.selectors import user_group_list
 from apps.tenancy import services
+from apps.tenancy.dashboard import DASHBOARD_ROWS, dashboard_context
 from apps.tenancy.decorators import tenant_view
 from apps.tenancy.forms import InviteForm, NameForm, RoleForm
 from apps.tenancy.invitations import invitation_user_get
@@ -38,8 +35,6 @@ from apps.tenancy.selectors import (
     tenants_for_user,
 )
 
-DASHBOARD_ROWS = 8
-
 
 def _url(request, name: str, *args) -> str:
     return reverse(f"tenancy:{name}", args=[request.tenant.slug, *args])
@@ -49,7 +44,6 @@ def _url(request, name: str, *args) -> str:
 @require_GET
 def dashboard(request):
     tenant = request.tenant
-    groups = list(user_group_list(tenant=tenant)[:DASHBOARD_ROWS])
     summary = tenant_summary(tenant=tenant)
     context = {
         "summary": summary,
@@ -61,9 +55,8 @@ def dashboard(request):
         ],
         "organizations": organization_list(tenant=tenant)[:DASHBOARD_ROWS],
         "projects": project_list(tenant=tenant)[:DASHBOARD_ROWS],
-        "groups": groups,
-        "email_settings_source": effective_smtp_settings(tenant)[1],
-        "delivery_chart": daily_chart(delivery_daily_counts(tenant=tenant)),
+        # The groups, where the mail leaves from, the delivery chart (apps/tenancy/dashboard.py).
+        **dashboard_context(tenant),
     }
     return render(request, "tenancy/dashboard.html", context)
 

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.audit.models import WEBHOOK_REFUSED_ACTION
 from apps.audit.services import audit_record
 from apps.core.fields import Secret
 from apps.delivery.models import Delivery, DeliveryStatus
@@ -143,7 +144,7 @@ def webhook_endpoint_revoke(*, endpoint: WebhookEndpoint, actor, request=None) -
 
 
 # The audit entries of refused posts; kept WEBHOOK_REFUSAL_RETENTION_DAYS (data retention).
-REFUSED_ACTION = "webhook.refused"
+REFUSED_ACTION = WEBHOOK_REFUSED_ACTION
 
 
 def webhook_refusal_record(*, endpoint: WebhookEndpoint, reason: str, request=None) -> bool:

@@ -1,29 +1,22 @@
 import signal
 import threading
-import time
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from apps.delivery.hooks import sweep_checks_run
 from apps.delivery.queue import deliveries_next_due_anywhere
 from apps.delivery.services import events_sweep
-from apps.operations.services import data_retention_run, failure_alerts_check
-from config.celery import RETENTION_SECONDS, SWEEP_SECONDS
-
-# Seconds a retention run may take here: this loop sends the retries too (without a
-# broker), so it never waits long for retention.
-RETENTION_BUDGET_HERE = 5
+from config.celery import SWEEP_SECONDS
 
 
 class Command(BaseCommand):
     help = (
-        "Dispatch missed events and send due deliveries (retries included), and check for "
-        "tenants whose mail is failing (failure alerts), and (at most every "
-        f"{RETENTION_SECONDS // 60} minutes) delete what is past its retention period, "
-        "once or every "
-        "--every seconds. Celery beat does this where a broker is set; without one, run this "
-        "next to the portal so retries go out (it wakes up early for a retry due sooner)."
+        "Dispatch missed events and send due deliveries (retries included), check for "
+        "tenants whose mail is failing (failure alerts) and, at most every few minutes, "
+        "delete what is past its retention period, once or every --every seconds. Celery "
+        "beat does this where a broker is set; without one, run this next to the portal so "
+        "retries go out (it wakes up early for a retry due sooner)."
     )
 
     def add_arguments(self, parser):
@@ -37,7 +30,6 @@ class Command(BaseCommand):
     def handle(self, *args, every=None, **options):
         stopping = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-        retention_at = None
         while True:
             report = events_sweep()
             if report.events or report.tenants or every is None:
@@ -45,16 +37,9 @@ class Command(BaseCommand):
                     f"Swept: {len(report.events)} events to dispatch, "
                     f"{len(report.tenants)} tenants with mail to send."
                 )
-            alerts = failure_alerts_check()
-            if alerts.emailed:
-                self.stdout.write(f"Failure alerts emailed for {len(alerts.emailed)} tenants.")
-            if retention_at is None or time.monotonic() - retention_at >= RETENTION_SECONDS:
-                retention_at = time.monotonic()
-                retention = data_retention_run(
-                    budget_seconds=min(settings.RETENTION_TIME_BUDGET, RETENTION_BUDGET_HERE)
-                )
-                if any(retention.deleted.values()):
-                    self.stdout.write(str(retention))
+            # The checks the apps above registered (operations: failure alerts, retention).
+            for line in sweep_checks_run():
+                self.stdout.write(line)
             if every is None or stopping.wait(sweep_wait(every)):
                 return
 
