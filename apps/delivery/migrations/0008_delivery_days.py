@@ -30,7 +30,12 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            options={"ordering": ["tenant", "day"]},
+            options={
+                "ordering": ["tenant", "day"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant", "day"), name="delivery_day_unique")
+                ],
+            },
         ),
         migrations.CreateModel(
             name="DeliveryRollup",
@@ -44,17 +49,12 @@ class Migration(migrations.Migration):
                 ("rolled_through", models.DateField(blank=True, null=True)),
                 ("rolled_before", models.DateTimeField(blank=True, null=True)),
             ],
-        ),
-        migrations.AddConstraint(
-            model_name="deliveryrollup",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("id", 1)), name="delivery_rollup_one_row"
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="deliveryday",
-            constraint=models.UniqueConstraint(
-                fields=("tenant", "day"), name="delivery_day_unique"
-            ),
+            options={
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("id", 1)), name="delivery_rollup_one_row"
+                    )
+                ],
+            },
         ),
     ]
