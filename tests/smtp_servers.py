@@ -363,3 +363,30 @@ def sink_server(sink: Sink) -> Iterator[SmtpServer]:
         yield SmtpServer(HOST, controller.port, "none", sink)
     finally:
         controller.stop()
+
+
+@contextmanager
+def greeting_server(greeting: bytes) -> Iterator[int]:
+    """Another service on a port (or a server refusing at once): it answers every connection
+    with `greeting` and hangs up. Yields the port."""
+    listener = socket.create_server((HOST, 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.sendall(greeting)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()

@@ -4,10 +4,7 @@ Real parts: aiosmtpd servers and refusing sockets on 127.0.0.1 for the SMTP
 side, the providers' stand-in (an HTTP server on 127.0.0.1) for the API side.
 """
 
-import socket
-import threading
 from collections import Counter
-from contextlib import contextmanager
 from email import message_from_bytes
 from email.policy import default
 
@@ -25,7 +22,7 @@ from tests.connections.providers.factories import ProviderSettingsFactory, stand
 from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import deliver, make_event
 from tests.factories import NotificationRuleFactory
-from tests.smtp_servers import Sink, closed_port, sink_server, smtp_server
+from tests.smtp_servers import Sink, closed_port, greeting_server, sink_server, smtp_server
 
 pytestmark = pytest.mark.django_db
 
@@ -57,32 +54,6 @@ def received_message_ids(standin) -> Counter:
         headers = {h["Name"]: h["Value"] for h in received.body.get("Headers", [])}
         ids[headers.get("Message-ID")] += 1
     return ids
-
-
-@contextmanager
-def greeting_server(reply: bytes):
-    """Answers every connection with `reply` as its greeting and hangs up."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with connection:
-                connection.sendall(reply)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        listener.close()
 
 
 def test_mail_goes_out_through_a_provider_with_its_message_id_kept(tenant, event, standin):

@@ -15,11 +15,11 @@ from apps.connections.catalog import Provider
 from apps.delivery.models import DeliveryAttempt, DeliveryStatus
 from apps.delivery.services import deliveries_send, event_dispatch
 from tests.connections.providers.factories import ProviderSettingsFactory
-from tests.connections.providers.test_netguard import CANARY, banner_server, listener, web_server
+from tests.connections.providers.test_netguard import CANARY, listener, web_server
 from tests.connections.smtp.factories import SmtpSettingsFactory
 from tests.delivery.engine import make_event
 from tests.factories import NotificationRuleFactory
-from tests.smtp_servers import HOST, closed_port
+from tests.smtp_servers import HOST, closed_port, greeting_server
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +83,7 @@ def test_a_closed_port_is_recorded_in_the_same_words(tenant, event):
 
 
 def test_a_foreign_service_on_a_tenants_smtp_port_is_recorded_as_unreachable(tenant, event):
-    with banner_server(b"554 5.3.2 db-master-7 says go away\r\n") as port:
+    with greeting_server(b"554 5.3.2 db-master-7 says go away\r\n") as port:
         SmtpSettingsFactory(tenant=tenant, host=HOST, port=port, security="none")
         replies = _send_once(event)
 

@@ -43,7 +43,7 @@ from apps.connections.smtp import classify, send_test_email
 from apps.delivery.sending import ConnectError, Connection, ProviderLink
 from tests.connections.providers.factories import ProviderSettingsFactory, provider_form_data
 from tests.connections.smtp.factories import SmtpSettingsFactory, allow_private_network
-from tests.smtp_servers import HOST, closed_port, silent_server
+from tests.smtp_servers import HOST, closed_port, greeting_server, silent_server
 
 pytestmark = pytest.mark.django_db
 
@@ -90,32 +90,6 @@ def listener():
             return True
 
         yield SimpleNamespace(port=sock.getsockname()[1], reached=reached)
-
-
-@contextmanager
-def banner_server(banner: bytes):
-    """Another service on the port: it greets with its own banner, then closes."""
-    server = socket.create_server((HOST, 0))
-    server.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                connection, _ = server.accept()
-            except TimeoutError:
-                continue
-            connection.sendall(banner)
-            connection.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
 
 
 @contextmanager
@@ -375,7 +349,7 @@ def test_closed_talking_and_silent_ports_read_the_same(admin_client, tenant, set
         engine[kind] = failed.value.classification
 
     attempt("closed", closed_port())
-    with banner_server(b"SSH-2.0-OpenSSH_9.6 internal-build-42\r\n") as port:
+    with greeting_server(b"SSH-2.0-OpenSSH_9.6 internal-build-42\r\n") as port:
         attempt("talking", port)
     with silent_server() as silent:
         attempt("silent", silent.port)

@@ -9,8 +9,6 @@ answer is stood in for by replacing `socket.getaddrinfo` where a test needs one.
 
 import ipaddress
 import socket
-import threading
-from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -24,7 +22,7 @@ from apps.connections.services import tenant_smtp_network_update
 from apps.connections.smtp import Outcome, send_test_email
 from apps.delivery.sending import ConnectError, Connection
 from tests.connections.smtp.factories import SmtpSettingsFactory, smtp_form_data
-from tests.smtp_servers import HOST, closed_port, silent_server, smtp_server
+from tests.smtp_servers import HOST, closed_port, greeting_server, silent_server, smtp_server
 
 pytestmark = pytest.mark.django_db
 
@@ -270,32 +268,6 @@ def test_a_public_address_on_another_port_is_refused_before_connecting(dns):
 # One answer for every connection failure ------------------------------------------
 
 
-@contextmanager
-def banner_server(banner: bytes):
-    """Another service on the port: it greets with its own banner, then closes."""
-    listener = socket.create_server((HOST, 0))
-    listener.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            connection.sendall(banner)
-            connection.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        listener.close()
-
-
 def answer(tenant, port, *, allowed=True, timeout=5):
     row = SmtpSettingsFactory.build(
         tenant=tenant, host=HOST, port=port, timeout=timeout, private_network=False
@@ -310,9 +282,9 @@ def test_refused_unreachable_silent_and_foreign_services_read_the_same(tenant):
     closed = answer(tenant, closed_port())
     with silent_server() as listener:
         silent = answer(tenant, listener.port, timeout=1)
-    with banner_server(b"SSH-2.0-OpenSSH_9.6 internal-build-42\r\n") as port:
+    with greeting_server(b"SSH-2.0-OpenSSH_9.6 internal-build-42\r\n") as port:
         foreign = answer(tenant, port)
-    with banner_server(b"554 5.3.2 db-master-7 says go away\r\n") as port:
+    with greeting_server(b"554 5.3.2 db-master-7 says go away\r\n") as port:
         refusing = answer(tenant, port)
 
     results = [blocked, closed, silent, foreign, refusing]
@@ -328,7 +300,7 @@ def test_refused_unreachable_silent_and_foreign_services_read_the_same(tenant):
 
 
 def test_the_host_settings_keep_the_detailed_answer():
-    with banner_server(b"554 5.3.2 busy\r\n") as port:
+    with greeting_server(b"554 5.3.2 busy\r\n") as port:
         row = SmtpSettingsFactory.build(host=HOST, port=port)
         result = send_test_email(row, password="", to="ops@example.com", subject="s", body="b")
 
