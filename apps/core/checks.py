@@ -164,7 +164,7 @@ def broker_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     from config.celery import app  # here: the checks module loads before Celery's app is needed
 
     try:
-        with app.connection_for_write() as connection:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
             connection.ensure_connection(max_retries=1, timeout=3)
     except Exception:  # any failure to connect reads the same; the URL holds the password
         return [
