@@ -7,6 +7,8 @@ is thread-safe (it takes a connection from its pool per command), so one per
 pool serves every thread. Selected in settings for `redis://` CACHE_URLs.
 """
 
+import threading
+
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 
@@ -14,12 +16,18 @@ class _ReusedClient(RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._clients = {}
+        # Threads that meet a pool's first use would each build a pool and a client.
+        self._first_use = threading.Lock()
 
     def get_client(self, key=None, *, write=False):
-        pool = self._get_connection_pool(write)
-        client = self._clients.get(id(pool))
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
         if client is None:
-            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+            with self._first_use:
+                client = self._clients.get(index)
+                if client is None:
+                    pool = self._get_connection_pool(write)
+                    client = self._clients[index] = self._client(connection_pool=pool)
         return client
 
 

@@ -266,6 +266,7 @@ def test_a_delivery_another_worker_took_meanwhile_is_not_sent(
 def test_the_log_line_of_a_message_that_cannot_be_built_names_its_delivery_and_event(
     deploy_prod, mail_server, sink, caplog
 ):
+    import copy
     import json
     import logging.config
 
@@ -281,8 +282,7 @@ def test_the_log_line_of_a_message_that_cannot_be_built_names_its_delivery_and_e
 
     (record,) = [r for r in caplog.records if "unexpected error" in r.getMessage()]
     delivery = broken.deliveries.get()
-    formatter = logging.config.dictConfigClass(django_settings.LOGGING).configure_formatter(
-        django_settings.LOGGING["formatters"]["json"]
-    )
+    json_formatter = copy.deepcopy(django_settings.LOGGING["formatters"]["json"])  # it is consumed
+    formatter = logging.config.dictConfigClass({}).configure_formatter(json_formatter)
     line = json.loads(formatter.format(record))  # as LOG_FORMAT=json writes it
     assert (line["delivery_id"], line["event_id"]) == (delivery.pk, broken.pk)
