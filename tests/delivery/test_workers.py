@@ -23,7 +23,12 @@ from tests.delivery.workers import publishing, queue_delete, wait_until, worker
 from tests.factories import NotificationRuleFactory
 from tests.smtp_servers import ACCEPT, STALL, closed_port
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+# Real workers, some waiting out a stalled server or a lease: minutes on a busy machine.
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(600),
+]
 
 SENT = DeliveryStatus.SENT
 

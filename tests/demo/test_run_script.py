@@ -20,6 +20,12 @@ import pytest
 
 from apps.demo.management.commands.seed_demo import DEMO_API_TOKEN
 
+# `make run` migrates a new SQLite file, seeds it and starts four processes, each test more
+# than once: minutes on a busy 2-core machine, never forever.
+pytestmark = pytest.mark.timeout(900)
+# How long `make run` may take to say it is ready.
+READY_SECONDS = 300
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -64,7 +70,9 @@ def _running(env: dict) -> Iterator[list[str]]:
         start_new_session=True,
     )
     try:
-        output = [_read_until(process.stdout, "(signed in as the system administrator)", 120)]
+        output = [
+            _read_until(process.stdout, "(signed in as the system administrator)", READY_SECONDS)
+        ]
         assert _listening(int(env["PORT"]))
         assert _listening(int(env["MAILCATCHER_PORT"]))
         assert _listening(int(env["PROVIDER_STANDIN_PORT"]))

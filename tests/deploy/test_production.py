@@ -34,7 +34,8 @@ from psycopg import sql
 from tests.delivery.workers import queue_delete, wait_until
 from tests.smtp_servers import Sink, sink_server
 
-pytestmark = pytest.mark.services
+# Migrates a new database and starts gunicorn, a worker and beat: minutes on a busy machine.
+pytestmark = [pytest.mark.services, pytest.mark.timeout(600)]
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
