@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import expect
 
 from tests.e2e.browser import CHROMIUM_ARGS, login
 from tests.mailcatcher.fixtures import mail_catcher  # noqa: F401 (a fixture)
@@ -63,6 +64,10 @@ def browser():
         chromium.close()
 
 
+# `expect(...)` waits as long as the page's actions may.
+expect.set_options(timeout=30_000)
+
+
 @pytest.fixture
 def page(browser, live_server, request, settings):
     # Links in the mail Postmaster sends are built from SITE_URL: here, the live server.
@@ -70,7 +75,8 @@ def page(browser, live_server, request, settings):
     # Reduced motion turns off Bootstrap's smooth scrolling, which made every
     # click below the fold wait for the animation (~0.4 s each).
     context = browser.new_context(base_url=live_server.url, reduced_motion="reduce")
-    context.set_default_timeout(5_000)
+    # Generous: a busy 2-core machine (CI next to another run) can be slow to paint a page.
+    context.set_default_timeout(30_000)
     page = context.new_page()
     yield page
     report = request.node.stash.get(_call_report, None)

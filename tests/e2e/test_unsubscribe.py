@@ -81,7 +81,8 @@ def test_ann_unsubscribes_from_a_notification_and_only_bob_gets_the_next(
 
     # Ann follows it in her own browser, not signed in.
     context = browser.new_context(reduced_motion="reduce")
-    context.set_default_timeout(5_000)
+    # Generous: a busy 2-core machine (CI next to another run) can be slow to paint a page.
+    context.set_default_timeout(30_000)
     ann = context.new_page()
     ann.goto(href)
     expect(
